@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine (Python 3.10+ with venv):
+#   make run   - create or reuse .venv, then run the workflow on config/config.yaml, offline
+#   make test  - create or reuse .venv, then lint and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.recg-installed
+SNAKEMAKE_ARGS ?=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint unit report clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores all $(SNAKEMAKE_ARGS)
+
+test: lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not integration and not slurm"
+
+report: $(STAMP)
+	$(BIN)/snakemake --report report.html
+
+clean:
+	rm -rf results logs data/demo .snakemake report.html

@@ -1,0 +1,45 @@
+"""recg: zero-shot cross-domain sequential recommendation with LLM item embeddings (LLM-RecG).
+
+A --configfile on the command line replaces config/config.yaml; missing keys take the schema's
+defaults (workflow/schemas/config.schema.yaml, documented in config/README.md).
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    domain=alternatives(DOMAINS),
+    demo_domain=alternatives(DEMO),
+    source=alternatives(SOURCES),
+    target=alternatives(TARGETS),
+    model=alternatives(config["models"]),
+    variant=alternatives(config["variants"]),
+    seed=r"\d+",
+    encoder=ENCODER,
+
+
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,52 @@
+"""Backbone registry: adding a backbone is one module plus one entry here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recg.models.base import PatternFusion, Recommender, SequenceBackbone
+from recg.models.bert4rec import BERT4Rec
+from recg.models.gru4rec import GRU4Rec
+from recg.models.sasrec import SASRec
+
+BACKBONES: dict[str, type[SequenceBackbone]] = {
+    "gru4rec": GRU4Rec,
+    "sasrec": SASRec,
+    "bert4rec": BERT4Rec,
+}
+
+__all__ = [
+    "BACKBONES",
+    "PatternFusion",
+    "Recommender",
+    "SequenceBackbone",
+    "build_model",
+    "load_model",
+]
+
+
+def build_model(
+    name: str,
+    llm_dim: int,
+    hidden: int,
+    max_len: int,
+    dropout: float,
+    align: bool = False,
+    clusters: int = 0,
+    **params,
+) -> Recommender:
+    if name not in BACKBONES:
+        raise KeyError(f"unknown model '{name}' (known: {', '.join(BACKBONES)})")
+    backbone = BACKBONES[name](hidden=hidden, max_len=max_len, dropout=dropout, **params)
+    return Recommender(backbone, llm_dim, dropout, align=align, clusters=clusters)
+
+
+def load_model(weights: str | Path, architecture: dict[str, Any]) -> Recommender:
+    """Rebuild a trained model from its state_dict and the architecture in its config.json."""
+    model = build_model(**architecture)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    return model

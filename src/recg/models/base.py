@@ -1,0 +1,150 @@
+"""The shared model: frozen LLM item table -> projections -> a sequence backbone -> dot products.
+
+A backbone only maps projected item vectors (B, L, H) of right-padded sequences to per-position
+states; everything domain-specific (the frozen table) sits in `ItemEncoder`, so swapping in a target
+domain's embeddings keeps every trained weight.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class SequenceBackbone(nn.Module):
+    """Interface of a sequence encoder; subclasses register themselves in `recg.models`."""
+
+    #: True for cloze models: the user state is read at an appended mask token.
+    cloze: ClassVar[bool] = False
+
+    def __init__(self, hidden: int, max_len: int, dropout: float, **params) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.max_len = max_len
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """(B, L, H) item vectors with zeros after each row's length -> (B, L, H) states."""
+        raise NotImplementedError
+
+
+def recency_positions(lengths: Tensor, width: int) -> Tensor:
+    """Position 0 for the most recent item, counting back; padding positions get 0 too."""
+    steps = torch.arange(width, device=lengths.device).unsqueeze(0)
+    return (lengths.unsqueeze(1) - 1 - steps).clamp(min=0)
+
+
+class ItemEncoder(nn.Module):
+    """W_p (and, for -RecG, W_a merged in) over a frozen, swappable table of LLM embeddings."""
+
+    def __init__(self, llm_dim: int, hidden: int, dropout: float, align: bool) -> None:
+        super().__init__()
+        self.proj = nn.Linear(llm_dim, hidden)
+        self.align = nn.Linear(llm_dim, hidden) if align else None
+        self.merge = nn.Linear(2 * hidden, hidden) if align else None
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("table", torch.zeros(1, llm_dim), persistent=False)
+
+    def set_table(self, embeddings: Tensor) -> None:
+        """Install a domain's (N+1, llm_dim) embeddings; row 0 is padding."""
+        if embeddings.shape[1] != self.proj.in_features:
+            raise ValueError(
+                f"embedding dimension {embeddings.shape[1]} != model's {self.proj.in_features}"
+            )
+        self.table = embeddings.to(self.proj.weight.device, torch.float32)
+
+    @property
+    def n_items(self) -> int:
+        return self.table.shape[0] - 1
+
+    def outputs(self, ids: Tensor | None = None) -> Tensor:
+        """Candidate vectors W_p e (all items, or the given ids)."""
+        raw = self.table if ids is None else self.table[ids]
+        return self.proj(raw)
+
+    def inputs(self, seqs: Tensor) -> Tensor:
+        raw = self.table[seqs]
+        x = self.dropout(self.proj(raw))
+        if self.merge is not None:
+            x = self.merge(torch.cat([x, self.dropout(self.align(raw))], dim=-1))
+        return x * (seqs > 0).unsqueeze(-1)
+
+    def aligned(self, ids: Tensor, table: Tensor | None = None) -> Tensor:
+        """W_a e for items of this or another domain's table (the generalisation loss acts here)."""
+        raw = (self.table if table is None else table)[ids]
+        return self.align(raw)
+
+
+class PatternFusion(nn.Module):
+    """Sequence-level generalisation: attend over source patterns, fuse with W_f (Eq. 17-21)."""
+
+    def __init__(self, hidden: int, clusters: int) -> None:
+        super().__init__()
+        self.register_buffer("centroids", torch.zeros(clusters, hidden))
+        self.fuse = nn.Linear(2 * hidden, hidden)
+        with torch.no_grad():
+            self.fuse.weight.zero_()
+            self.fuse.weight[:, :hidden] = torch.eye(hidden)
+            self.fuse.bias.zero_()
+
+    def forward(self, users: Tensor) -> Tensor:
+        sim = F.normalize(users, dim=-1) @ F.normalize(self.centroids, dim=-1).T
+        pattern = torch.softmax(sim, dim=-1) @ self.centroids
+        return self.fuse(torch.cat([users, pattern], dim=-1))
+
+
+class Recommender(nn.Module):
+    """Backbone + item encoder (+ mask token for cloze backbones, + pattern fusion for SG)."""
+
+    def __init__(
+        self,
+        backbone: SequenceBackbone,
+        llm_dim: int,
+        dropout: float,
+        align: bool = False,
+        clusters: int = 0,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        hidden = backbone.hidden
+        self.items = ItemEncoder(llm_dim, hidden, dropout, align)
+        self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02) if backbone.cloze else None
+        self.patterns = PatternFusion(hidden, clusters) if clusters else None
+        self.use_patterns = False
+
+    @property
+    def max_items(self) -> int:
+        """Most history items a user state can see (cloze backbones keep one slot for the mask)."""
+        return self.backbone.max_len - int(self.backbone.cloze)
+
+    def states(self, seqs: Tensor, masked: Tensor | None = None) -> Tensor:
+        """Per-position states of right-padded item ids; `masked` positions get the mask token."""
+        lengths = (seqs > 0).sum(dim=1)
+        x = self.items.inputs(seqs)
+        if masked is not None:
+            x = torch.where(masked.unsqueeze(-1), self.mask_token.expand_as(x), x)
+        return self.backbone(x, lengths)
+
+    def user_vectors(self, seqs: Tensor) -> Tensor:
+        """One state per user from its (right-padded) history; the next item is scored against it."""
+        lengths = (seqs > 0).sum(dim=1)
+        rows = torch.arange(seqs.shape[0], device=seqs.device)
+        if self.backbone.cloze:
+            seqs = torch.cat([seqs, torch.zeros_like(seqs[:, :1])], dim=1)
+            x = self.items.inputs(seqs)
+            x[rows, lengths] = self.mask_token
+            states = self.backbone(x, lengths + 1)
+            users = states[rows, lengths]
+        else:
+            users = self.backbone(self.items.inputs(seqs), lengths)[rows, lengths - 1]
+        if self.use_patterns and self.patterns is not None:
+            users = self.patterns(users)
+        return users
+
+    def score_all(self, users: Tensor) -> Tensor:
+        return users @ self.items.outputs().T
+
+    def score(self, users: Tensor, candidates: Tensor) -> Tensor:
+        return torch.einsum("bh,bch->bc", users, self.items.outputs(candidates))

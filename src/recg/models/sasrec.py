@@ -1,0 +1,48 @@
+"""SASRec (Kang & McAuley, 2018): causal self-attention with learned (recency) positions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from recg.models.base import SequenceBackbone, recency_positions
+
+
+class SASRec(SequenceBackbone):
+    causal = True
+
+    def __init__(
+        self,
+        hidden: int,
+        max_len: int,
+        dropout: float,
+        layers: int = 2,
+        heads: int = 2,
+        ff_mult: int = 1,
+        activation: str = "relu",
+        **_,
+    ) -> None:
+        super().__init__(hidden, max_len, dropout)
+        self.positions = nn.Embedding(max_len, hidden)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(
+            hidden,
+            heads,
+            dim_feedforward=ff_mult * hidden,
+            dropout=dropout,
+            activation=activation,
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        width = x.shape[1]
+        pad = torch.arange(width, device=x.device).unsqueeze(0) >= lengths.unsqueeze(1)
+        x = self.dropout(x + self.positions(recency_positions(lengths, width)))
+        mask = None
+        if self.causal:
+            mask = torch.triu(torch.ones(width, width, dtype=torch.bool, device=x.device), 1)
+        out = self.encoder(x, mask=mask, src_key_padding_mask=pad)
+        return self.norm(out) * (~pad).unsqueeze(-1)

@@ -1,0 +1,110 @@
+"""Sequence-level generalisation (SG): source sequential patterns and the fusion W_f.
+
+Procedure (the paper leaves W_f's training open; this is ours):
+1. After the backbone is trained, encode every source user's validation input (all items but the
+   last two) and run k-means (k = `clusters`, n_init=10, seeded) on these user states: the centroids
+   are the sequential patterns.
+2. W_f is initialised to [I | 0], i.e. the identity on the user state, so SG starts as a no-op.
+3. W_f alone is trained on the source domain, backbone and item projections frozen: each user's
+   state from its training prefix (all but the last three items) is fused with its attended pattern
+   and scored against the third-to-last item with the recommendation loss and sampled negatives.
+4. After each epoch the fused states are ranked on the source validation items; the best epoch
+   (epoch 0, the identity, included) is kept. SG is applied only when scoring another domain.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+from recg.evaluate import metric_rows, pad, rank_full, split_inputs, user_vectors
+from recg.losses import REC_LOSSES, sample_negatives
+
+if TYPE_CHECKING:
+    from recg.models import Recommender
+    from recg.train import TrainSettings
+
+
+def cluster_users(users: np.ndarray, clusters: int, seed: int) -> np.ndarray:
+    k = min(clusters, len(users))
+    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(users.astype(np.float64))
+    centres = km.cluster_centers_.astype(np.float32)
+    if k < clusters:
+        centres = np.vstack([centres, np.repeat(centres[:1], clusters - k, axis=0)])
+    return centres
+
+
+def _val_ndcg(model: Recommender, sequences: Sequence[np.ndarray], users: torch.Tensor) -> float:
+    ranks = rank_full(model, sequences, "valid", users=users)
+    return dict(((m, k), v) for m, k, v in metric_rows(ranks, [10]))[("ndcg", 10)]
+
+
+def fit_pattern_fusion(
+    model: Recommender,
+    sequences: Sequence[np.ndarray],
+    settings: TrainSettings,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Fit centroids and W_f in place on `model.patterns`; return a summary for config.json."""
+    fusion = model.patterns
+    assert fusion is not None
+    for p in model.parameters():
+        p.requires_grad_(False)
+    val_inputs, _ = split_inputs(sequences, "valid", model.max_items)
+    val_users = user_vectors(model, val_inputs)
+    fusion.centroids.copy_(
+        torch.from_numpy(cluster_users(val_users.numpy(), fusion.centroids.shape[0], settings.seed))
+    )
+
+    usable = [s for s in sequences if len(s) >= 4]
+    train_users = user_vectors(model, pad([s[:-3][-model.max_items :] for s in usable]))
+    targets = torch.tensor([s[-3] for s in usable], dtype=torch.long)
+    with torch.inference_mode():
+        item_vectors = model.items.outputs()
+
+    params = list(fusion.fuse.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(params, lr=settings.pattern_lr)
+    loss_fn = REC_LOSSES[settings.loss]
+    generator = torch.Generator().manual_seed(settings.seed)
+    with torch.no_grad():
+        best = _val_ndcg(model, sequences, fusion(val_users))
+    best_state, best_epoch, start = copy.deepcopy(fusion.state_dict()), 0, best
+    for epoch in range(1, settings.pattern_epochs + 1):
+        order = torch.randperm(len(usable), generator=generator)
+        for lo in range(0, len(order), settings.batch_size):
+            idx = order[lo : lo + settings.batch_size]
+            fused = fusion(train_users[idx])
+            pos_items = targets[idx]
+            neg_items = sample_negatives(
+                pos_items, model.items.n_items, settings.negatives, generator
+            )
+            pos = (fused * item_vectors[pos_items]).sum(-1)
+            neg = torch.einsum("bh,bnh->bn", fused, item_vectors[neg_items])
+            loss = loss_fn(pos, neg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            score = _val_ndcg(model, sequences, fusion(val_users))
+        if score > best:
+            best, best_epoch, best_state = score, epoch, copy.deepcopy(fusion.state_dict())
+    fusion.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    log(
+        f"SG: {fusion.centroids.shape[0]} patterns; W_f best epoch {best_epoch} "
+        f"(source val NDCG@10 {start:.4f} -> {best:.4f})"
+    )
+    return {
+        "clusters": int(fusion.centroids.shape[0]),
+        "best_epoch": best_epoch,
+        "val_ndcg10_identity": start,
+        "val_ndcg10": best,
+    }

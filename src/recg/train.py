@@ -1,0 +1,391 @@
+"""Source-domain training: next-item (or cloze) objective, -RecG generalisation loss, validation
+early stopping with a deep-copied best state, and a per-epoch checkpoint a killed job resumes from.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from recg.data import load_sequences
+from recg.embed import embedding_metadata, load_embeddings
+from recg.evaluate import metric_rows, pad, rank_full
+from recg.io import atomic_path, write_json
+from recg.losses import (
+    REC_LOSSES,
+    GeneralisationWeights,
+    generalisation_loss,
+    sample_negatives,
+    warn_if_degenerate,
+)
+from recg.models import Recommender, build_model
+from recg.patterns import fit_pattern_fusion
+from recg.provenance import provenance, settings_hash
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which parts of LLM-RecG are on (paper Table 5 ablations switch one off each)."""
+
+    align: bool = False
+    intra: bool = False
+    inter: bool = False
+    patterns: bool = False
+
+    @property
+    def generalisation(self) -> bool:
+        return self.intra or self.inter
+
+
+VARIANTS: dict[str, Variant] = {
+    "sem": Variant(),
+    "recg": Variant(align=True, intra=True, inter=True, patterns=True),
+    "recg-no-id": Variant(align=True, intra=False, inter=True, patterns=True),
+    "recg-no-ic": Variant(align=True, intra=True, inter=False, patterns=True),
+    "recg-no-ig": Variant(align=True, intra=False, inter=False, patterns=True),
+    "recg-no-sg": Variant(align=True, intra=True, inter=True, patterns=False),
+}
+
+
+@dataclass
+class TrainSettings:
+    model: str
+    variant: str = "sem"
+    seed: int = 1
+    hidden: int = 64
+    max_len: int = 50
+    dropout: float = 0.2
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 50
+    patience: int = 5
+    negatives: int = 5
+    loss: str = "bpr"
+    objective: str = "all"
+    grad_clip: float = 5.0
+    mask_prob: float = 0.2
+    val_users: int = 10000
+    alpha: float = 0.001
+    tau: float = 1.0
+    samples_per_domain: int = 128
+    clusters: int = 10
+    pattern_epochs: int = 30
+    pattern_lr: float = 1e-3
+    backbone: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def variant_parts(self) -> Variant:
+        return VARIANTS[self.variant]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def architecture(settings: TrainSettings, llm_dim: int) -> dict[str, Any]:
+    """Constructor arguments of the model, stored in config.json so evaluation can rebuild it."""
+    parts = settings.variant_parts
+    return {
+        "name": settings.model,
+        "llm_dim": llm_dim,
+        "hidden": settings.hidden,
+        "max_len": settings.max_len,
+        "dropout": settings.dropout,
+        "align": parts.align,
+        "clusters": settings.clusters if parts.patterns else 0,
+        **settings.backbone,
+    }
+
+
+def new_model(settings: TrainSettings, llm_dim: int) -> Recommender:
+    return build_model(**architecture(settings, llm_dim))
+
+
+def training_windows(
+    sequences: Sequence[np.ndarray], settings: TrainSettings, cloze: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded (inputs, targets) from each user's training part (all but the last two items).
+
+    Next-item: targets are inputs shifted by one, at every position (`all`) or the last (`last`).
+    Cloze: inputs are the window itself; targets are chosen per batch by masking.
+    """
+    train = [s[:-2] for s in sequences]
+    if cloze:
+        windows = pad([t[-settings.max_len :] for t in train], settings.max_len)
+        return windows, windows
+    if settings.objective == "last":
+        inputs = pad([t[:-1][-settings.max_len :] for t in train], settings.max_len)
+        targets = np.zeros_like(inputs)
+        lengths = (inputs > 0).sum(axis=1)
+        targets[np.arange(len(train)), lengths - 1] = [t[-1] for t in train]
+        return inputs, targets
+    windows = [t[-(settings.max_len + 1) :] for t in train]
+    return pad([w[:-1] for w in windows], settings.max_len), pad(
+        [w[1:] for w in windows], settings.max_len
+    )
+
+
+def cloze_mask(seqs: Tensor, prob: float, generator: torch.Generator) -> Tensor:
+    """Mask each item with probability `prob`; a row with none masked gets its last item masked."""
+    valid = seqs > 0
+    masked = (torch.rand(seqs.shape, generator=generator) < prob) & valid
+    empty = ~masked.any(dim=1)
+    last = valid.sum(dim=1) - 1
+    masked[empty, last[empty]] = True
+    return masked
+
+
+class Trainer:
+    def __init__(
+        self,
+        settings: TrainSettings,
+        source: Tensor,
+        sequences: Sequence[np.ndarray],
+        other_domains: Sequence[Tensor] = (),
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.sequences = sequences
+        self.other_domains = list(other_domains)
+        self.log = log
+        seed_everything(settings.seed)
+        self.model = new_model(settings, source.shape[1])
+        self.model.items.set_table(source)
+        self.loss_fn = REC_LOSSES[settings.loss]
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.rng = np.random.default_rng(settings.seed)
+        self.inputs, self.targets = training_windows(sequences, settings, self.model.backbone.cloze)
+        parts = settings.variant_parts
+        self.weights = GeneralisationWeights(settings.alpha, settings.tau, parts.intra, parts.inter)
+        if parts.inter:
+            warn_if_degenerate(1 + len(self.other_domains))
+        n_val = min(settings.val_users, len(sequences))
+        pick = np.sort(np.random.default_rng(settings.seed).permutation(len(sequences))[:n_val])
+        self.val_sequences = [sequences[i] for i in pick]
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0
+        self.best_score = -1.0
+        self.best_epoch = 0
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        self.bad_epochs = 0
+
+    # ------------------------------------------------------------------------------ one epoch
+
+    def _batch_loss(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, float]:
+        model, s = self.model, self.settings
+        if model.backbone.cloze:
+            masked = cloze_mask(inputs, s.mask_prob, self.generator)
+            states = model.states(inputs, masked)
+            positions = masked
+        else:
+            states = model.states(inputs)
+            positions = targets > 0
+        users = states[positions]
+        pos_items = targets[positions]
+        neg_items = sample_negatives(pos_items, model.items.n_items, s.negatives, self.generator)
+        ids, where = torch.unique(
+            torch.cat([pos_items[:, None], neg_items], 1), return_inverse=True
+        )
+        vectors = model.items.outputs(ids)[where]
+        pos = (users * vectors[:, 0]).sum(-1)
+        neg = torch.einsum("mh,mnh->mn", users, vectors[:, 1:])
+        loss = self.loss_fn(pos, neg)
+        gen = 0.0
+        if s.variant_parts.generalisation:
+            gen_loss, _ = generalisation_loss(self._aligned_samples(), self.weights)
+            loss = loss + gen_loss
+            gen = float(gen_loss)
+        return loss, gen
+
+    def _aligned_samples(self) -> list[Tensor]:
+        n = self.settings.samples_per_domain
+        tables = [self.model.items.table, *self.other_domains]
+        samples = []
+        for table in tables:
+            size = table.shape[0] - 1
+            ids = torch.randperm(size, generator=self.generator)[: min(n, size)] + 1
+            samples.append(self.model.items.aligned(ids, table))
+        return samples
+
+    def train_epoch(self) -> dict[str, float]:
+        model, s = self.model, self.settings
+        model.train()
+        order = self.rng.permutation(len(self.inputs))
+        total, gen_total, batches = 0.0, 0.0, 0
+        for lo in range(0, len(order), s.batch_size):
+            idx = order[lo : lo + s.batch_size]
+            inputs = torch.from_numpy(self.inputs[idx])
+            targets = torch.from_numpy(self.targets[idx])
+            width = int((inputs > 0).sum(dim=1).max())
+            loss, gen = self._batch_loss(inputs[:, :width], targets[:, :width])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if s.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+            self.optimizer.step()
+            total += float(loss)
+            gen_total += gen
+            batches += 1
+        return {"train_loss": total / max(batches, 1), "gen_loss": gen_total / max(batches, 1)}
+
+    def validate(self) -> float:
+        ranks = rank_full(self.model, self.val_sequences, "valid")
+        return dict(((m, k), v) for m, k, v in metric_rows(ranks, [10]))[("ndcg", 10)]
+
+    # ------------------------------------------------------------------------------ checkpoints
+
+    def _checkpoint(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "best_state": self.best_state,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "torch_rng": self.generator.get_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(self._checkpoint(), tmp)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        state = torch.load(path, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.best_state = state["best_state"]
+        self.best_score = state["best_score"]
+        self.best_epoch = state["best_epoch"]
+        self.bad_epochs = state["bad_epochs"]
+        self.history = state["history"]
+        self.epoch = state["epoch"]
+        self.generator.set_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+
+    # ------------------------------------------------------------------------------ the loop
+
+    def fit(
+        self,
+        checkpoint: str | os.PathLike | None = None,
+        on_epoch_end: Callable[[int], None] | None = None,
+    ) -> Recommender:
+        """Train until patience runs out; return the model holding the best validation state."""
+        s = self.settings
+        if checkpoint and Path(checkpoint).exists():
+            self.load_checkpoint(checkpoint)
+            self.log(f"resumed from {checkpoint} after epoch {self.epoch}")
+        while self.epoch < s.epochs and self.bad_epochs < s.patience:
+            start = time.perf_counter()
+            row = self.train_epoch()
+            score = self.validate()
+            self.epoch += 1
+            if score > self.best_score:
+                self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch, 0
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                self.bad_epochs += 1
+            row = {
+                "epoch": self.epoch,
+                **row,
+                "val_ndcg10": score,
+                "seconds": time.perf_counter() - start,
+            }
+            self.history.append(row)
+            self.log(
+                f"epoch {self.epoch:3d}  loss {row['train_loss']:.4f}  gen {row['gen_loss']:+.5f}  "
+                f"val NDCG@10 {score:.4f}  ({row['seconds']:.1f}s)"
+            )
+            if checkpoint:
+                self.save_checkpoint(checkpoint)
+            if on_epoch_end:
+                on_epoch_end(self.epoch)
+        self.model.load_state_dict(self.best_state)
+        self.log(f"best epoch {self.best_epoch}: val NDCG@10 {self.best_score:.4f}")
+        return self.model
+
+
+def train(
+    settings: TrainSettings,
+    source: Tensor,
+    sequences: Sequence[np.ndarray],
+    other_domains: Sequence[Tensor] = (),
+    checkpoint: str | os.PathLike | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[Recommender, dict[str, Any], list[dict[str, Any]]]:
+    """Train a model (and its sequence patterns for SG); return it, a summary and the epoch log."""
+    trainer = Trainer(settings, source, sequences, other_domains, log)
+    model = trainer.fit(checkpoint)
+    summary: dict[str, Any] = {
+        "best_epoch": trainer.best_epoch,
+        "best_val_ndcg10": trainer.best_score,
+        "epochs_run": trainer.epoch,
+    }
+    if model.patterns is not None:
+        summary["patterns"] = fit_pattern_fusion(model, sequences, settings, log)
+    return model, summary, trainer.history
+
+
+def _input_key(settings: TrainSettings, inputs: Sequence[str | os.PathLike]) -> str:
+    """Settings plus the identity of the input files: a checkpoint resumes only the same job."""
+    stamps = [(str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in inputs]
+    return settings_hash({"settings": asdict(settings), "inputs": stamps})
+
+
+def train_to_files(
+    settings: TrainSettings,
+    sequences_path: str | os.PathLike,
+    source_embeddings: str | os.PathLike,
+    other_embeddings: Sequence[str | os.PathLike],
+    model_path: str | os.PathLike,
+    config_path: str | os.PathLike,
+    log_path: str | os.PathLike,
+    source: str,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train from workflow files; write model.pt (state_dict), config.json and train_log.csv."""
+    sequences = load_sequences(sequences_path)
+    table = torch.from_numpy(load_embeddings(source_embeddings))
+    others = [torch.from_numpy(load_embeddings(p)) for p in other_embeddings]
+    inputs = [sequences_path, source_embeddings, *other_embeddings]
+    checkpoint = Path(model_path).parent / f"checkpoint-{_input_key(settings, inputs)}.pt"
+    model, summary, history = train(settings, table, sequences, others, checkpoint, log)
+    with atomic_path(model_path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    config = {
+        "source": source,
+        "architecture": architecture(settings, table.shape[1]),
+        "settings": asdict(settings),
+        "summary": summary,
+        "inputs": {
+            "sequences": str(sequences_path),
+            "embeddings": str(source_embeddings),
+            "encoder_fingerprint": embedding_metadata(source_embeddings).get("fingerprint"),
+            "generalisation_domains": [str(p) for p in other_embeddings],
+        },
+        "provenance": provenance(asdict(settings)),
+    }
+    write_json(config, config_path)
+    with atomic_path(log_path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+    checkpoint.unlink(missing_ok=True)
+    return summary

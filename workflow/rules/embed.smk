@@ -1,0 +1,21 @@
+rule embed:
+    input:
+        item_table="results/data/{domain}/items.parquet",
+        code=package_code("embed"),
+    output:
+        "results/embeddings/{encoder}/{domain}.parquet",
+    log:
+        "logs/embed/{encoder}/{domain}.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: (32000 if GPU_ENCODER else 8000) * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+        gpu=1 if GPU_ENCODER else 0,
+        gpu_manufacturer="nvidia" if GPU_ENCODER else "none",
+    params:
+        encoder=encoder_settings,
+        template=text_template,
+    script:
+        "../scripts/embed.py"

@@ -1,0 +1,42 @@
+rule evaluate:
+    input:
+        model="results/models/{source}/{model}-{variant}/seed{seed}/model.pt",
+        config="results/models/{source}/{model}-{variant}/seed{seed}/config.json",
+        sequences="results/data/{target}/sequences.parquet",
+        embeddings=embeddings("{target}"),
+        negatives="results/data/{target}/negatives.parquet",
+        code=package_code("evaluate", "models"),
+    output:
+        "results/metrics/{source}/{target}/{model}-{variant}/seed{seed}.json",
+    log:
+        "logs/evaluate/{source}/{target}/{model}-{variant}/seed{seed}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    params:
+        ks=config["evaluation"]["ks"],
+        batch_size=config["evaluation"]["batch_size"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_popularity:
+    input:
+        item_table="results/data/{target}/items.parquet",
+        sequences="results/data/{target}/sequences.parquet",
+        negatives="results/data/{target}/negatives.parquet",
+        code=package_code("evaluate"),
+    output:
+        "results/metrics/{target}/{target}/pop-base/seed0.json",
+    log:
+        "logs/evaluate/{target}/{target}/pop-base/seed0.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        ks=config["evaluation"]["ks"],
+    script:
+        "../scripts/evaluate_popularity.py"

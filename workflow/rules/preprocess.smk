@@ -1,0 +1,43 @@
+rule preprocess:
+    input:
+        reviews=domain_file("reviews"),
+        meta=domain_file("meta"),
+        code=package_code("data", "text"),
+    output:
+        item_table="results/data/{domain}/items.parquet",
+        sequences="results/data/{domain}/sequences.parquet",
+        stats="results/data/{domain}/stats.json",
+    log:
+        "logs/preprocess/{domain}.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=lambda wc, input, attempt: int(
+            min(max(2000, 30 * input.size_mb), 64000) * attempt
+        ),
+        runtime=lambda wc, input, attempt: int(max(10, input.size_mb / 20) * attempt),
+    params:
+        spec=preprocess_spec,
+    script:
+        "../scripts/preprocess.py"
+
+
+rule negatives:
+    input:
+        item_table="results/data/{domain}/items.parquet",
+        sequences="results/data/{domain}/sequences.parquet",
+        code=package_code("evaluate"),
+    output:
+        "results/data/{domain}/negatives.parquet",
+    log:
+        "logs/negatives/{domain}.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=10,
+    params:
+        n=config["evaluation"]["negatives"],
+        seed=config["evaluation"]["negatives_seed"],
+    script:
+        "../scripts/negatives.py"

@@ -1,0 +1,22 @@
+rule train:
+    input:
+        sequences="results/data/{source}/sequences.parquet",
+        embeddings=embeddings("{source}"),
+        other_domains=generalisation_domains,
+        code=package_code("train", "models", "losses", "patterns", "evaluate"),
+    output:
+        model="results/models/{source}/{model}-{variant}/seed{seed}/model.pt",
+        config="results/models/{source}/{model}-{variant}/seed{seed}/config.json",
+        history="results/models/{source}/{model}-{variant}/seed{seed}/train_log.csv",
+    log:
+        "logs/train/{source}/{model}-{variant}/seed{seed}.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+    params:
+        settings=train_settings,
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,30 @@
+"""Zero-shot (or in-domain) evaluation of a source model on a target domain."""
+
+from recg.evaluate import evaluate_to_file
+from recg.runner import run_rule
+
+
+def main(sm, log):
+    w = sm.wildcards
+    labels = {
+        "source": w.source,
+        "target": w.target,
+        "model": w.model,
+        "variant": w.variant,
+        "seed": int(w.seed),
+    }
+    evaluate_to_file(
+        sm.input.model,
+        sm.input.config,
+        sm.input.sequences,
+        sm.input.embeddings,
+        sm.input.negatives,
+        sm.output[0],
+        labels,
+        sm.params.ks,
+        sm.params.batch_size,
+        log,
+    )
+
+
+run_rule(snakemake, main)

@@ -1,0 +1,21 @@
+"""Train one (source, model, variant, seed) on the source domain."""
+
+from recg.runner import run_rule
+from recg.train import TrainSettings, train_to_files
+
+
+def main(sm, log):
+    train_to_files(
+        TrainSettings(**sm.params.settings),
+        sm.input.sequences,
+        sm.input.embeddings,
+        sm.input.other_domains,
+        sm.output.model,
+        sm.output.config,
+        sm.output.history,
+        source=sm.wildcards.source,
+        log=log,
+    )
+
+
+run_rule(snakemake, main)
