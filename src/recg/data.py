@@ -313,18 +313,22 @@ def dedupe_first(inter: Interactions) -> Interactions:
 
 
 def kcore(inter: Interactions, k: int, iterative: bool = True) -> tuple[Interactions, int]:
-    """Drop users and items with fewer than k interactions; iterate to a fixed point if asked."""
+    """Drop users and items with fewer than k interactions; iterate to a fixed point if asked.
+
+    Returns the kept interactions and the number of passes that removed something.
+    """
     rounds = 0
     keep = np.ones(len(inter), dtype=bool)
     n_users, n_items = len(inter.users), len(inter.items)
-    while True:
-        rounds += 1
+    while keep.any():
         user_count = np.bincount(inter.user[keep], minlength=n_users)
         item_count = np.bincount(inter.item[keep], minlength=n_items)
         ok = keep & (user_count[inter.user] >= k) & (item_count[inter.item] >= k)
-        changed = ok.sum() != keep.sum()
+        if ok.sum() == keep.sum():
+            break
         keep = ok
-        if not changed or not iterative or not keep.any():
+        rounds += 1
+        if not iterative:
             break
     return inter.take(keep), rounds
 

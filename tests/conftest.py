@@ -1,0 +1,61 @@
+"""Shared test fixtures: the repository, the real Amazon data beside it, and a workflow runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("RECG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def require(path: Path, why: str) -> Path:
+    """Skip when an optional resource is absent (a user's clone); in CI its absence is a failure."""
+    if not path.exists():
+        message = f"{why}: {path} not found"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def amazon() -> Path:
+    """The real Amazon data folder (Scientific, Games, Office)."""
+    return require(shared_data() / "amazon", "real Amazon review data")
+
+
+@pytest.fixture(scope="session")
+def amazon2023_sample() -> Path:
+    return require(shared_data() / "amazon2023-sample", "Amazon Reviews 2023 sample")
+
+
+def run_snakemake(
+    workdir: Path, *args: str, timeout: int = 1800, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run the real workflow in `workdir` with this repository's Snakefile, offline."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [
+        str(BIN / "snakemake"),
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        str(REPO / "profiles" / "default"),
+        *args,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
