@@ -1,0 +1,82 @@
+import copy
+
+import pytest
+import yaml
+from conftest import REPO
+
+from recg.config import load, load_schema, validate
+from recg.errors import ConfigError
+
+SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def base(tmp_path):
+    for name in ("r.jsonl", "m.jsonl"):
+        (tmp_path / name).write_text("")
+    return {
+        "domains": {"A": {"reviews": "r.jsonl", "meta": "m.jsonl"}, "Gear": {"demo": True}},
+        "sources": ["A"],
+        "targets": ["A", "Gear"],
+    }
+
+
+def check(config, tmp_path):
+    return validate(copy.deepcopy(config), SCHEMA, tmp_path)
+
+
+def test_shipped_config_is_valid():
+    config = load(
+        REPO / "config" / "config.yaml", REPO / "workflow/schemas/config.schema.yaml", REPO
+    )
+    assert config["sources"] and config["encoder"]["name"]
+
+
+def test_defaults_are_filled(tmp_path):
+    config = check(base(tmp_path), tmp_path)
+    assert config["models"] == ["gru4rec"] and config["variants"] == ["sem"]
+    assert config["train"]["lr"] == 0.001 and config["backbones"]["sasrec"]["heads"] == 2
+    assert config["domains"]["Gear"]["reviews"] == "data/demo/Gear.jsonl.gz"
+    assert config["evaluation"]["negatives"] == 100
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c: c.update(modle=["x"]),
+            r"unknown key 'modle' at the top level \(allowed: .*models",
+        ),
+        (
+            lambda c: c.update(models=["gru"]),
+            r"'models\[0\]': 'gru' is not allowed \(allowed: gru4rec, sasrec, bert4rec\)",
+        ),
+        (lambda c: c.update(train={"lr": "1e-3"}), r"'train.lr': '1e-3' is not a number .*1.0e-3"),
+        (lambda c: c.update(train={"epocs": 3}), r"unknown key 'epocs' under 'train'"),
+        (lambda c: c.update(sources=["B"]), r"'sources\[0\]': 'B' is not a configured domain"),
+        (
+            lambda c: c["domains"]["A"].update(reviews="missing.jsonl"),
+            r"'domains.A.reviews': file not found: missing.jsonl",
+        ),
+        (lambda c: c["domains"]["A"].pop("meta"), r"missing required key 'meta' under 'domains.A'"),
+        (lambda c: c.pop("targets"), r"missing required key 'targets'"),
+        (lambda c: c["domains"].update(Moon={"demo": True}), r"no demo domain called 'Moon'"),
+        (
+            lambda c: c.update(preprocess={"template": "{title} {colour}"}),
+            r"'preprocess.template': placeholders \['colour'\]",
+        ),
+        (lambda c: c.update(seeds=[1, 1]), r"'seeds'"),
+        (lambda c: c.update(encoder={"device": "tpu"}), r"'encoder.device'"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path, change, message):
+    config = base(tmp_path)
+    change(config)
+    with pytest.raises(ConfigError, match=message):
+        check(config, tmp_path)
+
+
+def test_yaml_scientific_notation_pitfall_is_explained(tmp_path):
+    config = base(tmp_path)
+    config.update(yaml.safe_load("train: {lr: 1e-3}"))
+    with pytest.raises(ConfigError, match=r"write 1\.0e-3"):
+        check(config, tmp_path)

@@ -1,0 +1,132 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recg.evaluate import (
+    history_mask,
+    metric_rows,
+    popularity_model_ranks,
+    rank_full,
+    rank_sampled,
+    ranks_from_scores,
+    sample_eval_negatives,
+    split_inputs,
+    user_vectors,
+)
+from recg.models import build_model
+
+
+def as_dict(rows):
+    return {(m, k): v for m, k, v in rows}
+
+
+def test_metrics_against_hand_computed_values():
+    got = as_dict(metric_rows(np.array([0, 1, 5, 20]), [1, 5, 10]))
+    assert got[("recall", 1)] == 0.25
+    assert got[("recall", 5)] == 0.5
+    assert got[("recall", 10)] == 0.75
+    assert got[("ndcg", 1)] == 0.25
+    assert got[("ndcg", 5)] == pytest.approx((1 + 1 / math.log2(3)) / 4)
+    assert got[("ndcg", 10)] == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(7)) / 4)
+    assert got[("mrr", 0)] == pytest.approx((1 + 1 / 2 + 1 / 6 + 1 / 21) / 4)
+
+
+def test_ties_count_against_the_target():
+    scores = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, 2.0, 2.0, 0.0]])
+    ranks = ranks_from_scores(scores, torch.tensor([1.0, 2.0]))
+    assert ranks.tolist() == [3, 2]  # a constant scorer ranks its target last
+
+
+def test_history_mask_excludes_padding_and_input_items():
+    seqs = [np.array([2, 3, 1]), np.array([4, 1])]
+    valid = history_mask(seqs, 4, cut=1)
+    assert valid.tolist() == [
+        [False, True, False, False, True],
+        [False, True, True, True, False],
+    ]
+
+
+def test_split_inputs_leave_one_out():
+    seqs = [np.array([5, 6, 7, 8]), np.array([1, 2, 3])]
+    inputs, targets = split_inputs(seqs, "test", max_items=2)
+    assert targets.tolist() == [8, 3] and inputs.tolist() == [[6, 7], [1, 2]]
+    inputs, targets = split_inputs(seqs, "valid", max_items=5)
+    assert targets.tolist() == [7, 2] and inputs.tolist() == [[5, 6], [1, 0]]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    model = build_model("gru4rec", llm_dim=8, hidden=4, max_len=5, dropout=0.0)
+    model.items.set_table(torch.cat([torch.zeros(1, 8), torch.randn(30, 8)]))
+    rng = np.random.default_rng(0)
+    seqs = [rng.choice(np.arange(1, 31), size=rng.integers(3, 9), replace=False) for _ in range(40)]
+    return model, seqs
+
+
+def test_full_ranking_matches_brute_force(tiny):
+    model, seqs = tiny
+    inputs, _ = split_inputs(seqs, "test", model.max_items)
+    users = user_vectors(model, inputs).numpy()
+    items = model.items.outputs().detach().numpy()
+    expected = []
+    for u, seq in enumerate(seqs):
+        scores = items @ users[u]
+        others = [i for i in range(1, 31) if i not in set(seq[:-1]) and i != seq[-1]]
+        expected.append(int((scores[others] >= scores[seq[-1]]).sum()))
+    assert rank_full(model, seqs, "test", batch_size=7).tolist() == expected
+
+
+def test_sampled_ranking_matches_brute_force(tiny):
+    model, seqs = tiny
+    negatives = sample_eval_negatives(seqs, 30, 10, seed=3)
+    inputs, targets = split_inputs(seqs, "test", model.max_items)
+    users = user_vectors(model, inputs).numpy()
+    items = model.items.outputs().detach().numpy()
+    expected = [
+        int((items[negatives[u]] @ users[u] >= items[targets[u]] @ users[u]).sum())
+        for u in range(len(seqs))
+    ]
+    assert rank_sampled(model, seqs, negatives, batch_size=9).tolist() == expected
+
+
+def test_negatives_are_distinct_outside_history_and_seeded():
+    rng = np.random.default_rng(1)
+    seqs = [
+        rng.choice(np.arange(1, 201), size=rng.integers(3, 60), replace=False) for _ in range(500)
+    ]
+    neg = sample_eval_negatives(seqs, 200, 100, seed=7)
+    assert neg.shape == (500, 100)
+    for row, seq in zip(neg, seqs, strict=True):
+        assert len(set(row)) == 100
+        assert not set(row) & set(seq)
+        assert row.min() >= 1 and row.max() <= 200
+    assert np.array_equal(neg, sample_eval_negatives(seqs, 200, 100, seed=7))
+    assert not np.array_equal(neg, sample_eval_negatives(seqs, 200, 100, seed=8))
+
+
+def test_negatives_are_uniform_over_allowed_items():
+    seqs = [np.array([1, 2, 3])] * 4000
+    neg = sample_eval_negatives(seqs, 13, 5, seed=0)
+    counts = np.bincount(neg.ravel(), minlength=14)[4:]
+    expected = neg.size / 10
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 30  # 9 degrees of freedom; p < 0.001 beyond ~27.9
+
+
+def test_negatives_fail_clearly_when_the_domain_is_too_small():
+    with pytest.raises(ValueError, match="cannot draw 100 negatives"):
+        sample_eval_negatives([np.array([1, 2, 3])], 50, 100, seed=0)
+
+
+def test_popularity_baseline_hand_case():
+    seqs = [np.array([1, 2, 3]), np.array([2, 1, 4])]
+    counts = np.array([0, 5, 1, 0, 3])  # item 1 most popular, then 4, then 2
+    negatives = np.array([[4], [3]])
+    ranks = popularity_model_ranks(counts, seqs, negatives)
+    # user 0: target 3 (count 0); candidates outside {1, 2}: 3, 4 -> 4 scores higher -> rank 1
+    # user 1: target 4 (count 3); candidates outside {2, 1}: 3, 4 -> rank 0
+    assert ranks["full"].tolist() == [1, 0]
+    assert ranks["uni1"].tolist() == [1, 0]
