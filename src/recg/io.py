@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -46,6 +47,17 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save through memory: the archive's inner folder name would otherwise be the
+    temporary file's name, making identical weights differ byte for byte."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike, metadata: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ from torch import Tensor
 from recg.data import load_sequences
 from recg.embed import embedding_metadata, load_embeddings
 from recg.evaluate import metric_rows, pad, rank_full
-from recg.io import atomic_path, write_json
+from recg.io import atomic_path, save_torch, write_json
 from recg.losses import (
     REC_LOSSES,
     GeneralisationWeights,
@@ -211,7 +211,7 @@ class Trainer:
         if s.variant_parts.generalisation:
             gen_loss, _ = generalisation_loss(self._aligned_samples(), self.weights)
             loss = loss + gen_loss
-            gen = float(gen_loss)
+            gen = gen_loss.item()
         return loss, gen
 
     def _aligned_samples(self) -> list[Tensor]:
@@ -240,7 +240,7 @@ class Trainer:
             if s.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
             self.optimizer.step()
-            total += float(loss)
+            total += loss.item()
             gen_total += gen
             batches += 1
         return {"train_loss": total / max(batches, 1), "gen_loss": gen_total / max(batches, 1)}
@@ -266,8 +266,7 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(self._checkpoint(), tmp)
+        save_torch(self._checkpoint(), path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         state = torch.load(path, weights_only=True)
@@ -369,8 +368,7 @@ def train_to_files(
     inputs = [sequences_path, source_embeddings, *other_embeddings]
     checkpoint = Path(model_path).parent / f"checkpoint-{_input_key(settings, inputs)}.pt"
     model, summary, history = train(settings, table, sequences, others, checkpoint, log)
-    with atomic_path(model_path) as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_torch(model.state_dict(), model_path)
     config = {
         "source": source,
         "architecture": architecture(settings, table.shape[1]),
