@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from recg.evaluate import (
-    history_mask,
+    history_pairs,
     metric_rows,
+    pad,
     popularity_model_ranks,
+    rank_against_all,
     rank_full,
     rank_sampled,
     ranks_from_scores,
@@ -39,13 +41,27 @@ def test_ties_count_against_the_target():
     assert ranks.tolist() == [3, 2]  # a constant scorer ranks its target last
 
 
-def test_history_mask_excludes_padding_and_input_items():
-    seqs = [np.array([2, 3, 1]), np.array([4, 1])]
-    valid = history_mask(seqs, 4, cut=1)
-    assert valid.tolist() == [
-        [False, True, False, False, True],
-        [False, True, True, True, False],
-    ]
+def test_history_pairs_are_distinct_and_skip_the_target():
+    values = np.array([2, 3, 2, 1, 4, 1, 9])
+    rows, items = history_pairs(values, np.array([0, 4]), np.array([3, 6]), np.array([1, 1]), 9)
+    assert list(zip(rows.tolist(), items.tolist(), strict=True)) == [(0, 2), (0, 3), (1, 4)]
+
+
+def test_full_ranking_discounts_history_by_gathering():
+    # 3 users over 5 items; scores fixed per item: item k scores k
+    seqs = [np.array([5, 4, 1]), np.array([2, 3]), np.array([3, 3, 2])]
+    scores = torch.arange(6, dtype=torch.float32)
+    ranks = rank_against_all(lambda lo, hi: scores.expand(hi - lo, -1), seqs, "test", 5)
+    # user 0: target 1, history {5, 4}: items ahead outside history = 2, 3 -> rank 2
+    # user 1: target 3, history {2}: ahead = 4, 5 -> rank 2
+    # user 2: target 2, history {3} (repeated): ahead = 4, 5 -> rank 2
+    assert ranks.tolist() == [2, 2, 2]
+
+
+def test_pad_keeps_the_last_items():
+    assert pad([np.array([1, 2, 3]), np.array([4])], 2).tolist() == [[2, 3], [4, 0]]
+    assert pad([np.array([1, 2, 3]), np.array([4])]).tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert pad([np.array([7])], 3).tolist() == [[7, 0, 0]]
 
 
 def test_split_inputs_leave_one_out():

@@ -24,7 +24,7 @@ from recg.io import read_json, read_parquet_metadata, write_json, write_parquet
 from recg.models import Recommender, load_model
 from recg.provenance import provenance
 
-PROTOCOLS = ("full", "uni100")
+CUT = {"test": 1, "valid": 2}  # a split's target is the item this far from the end
 
 
 def ranks_from_scores(scores: Tensor, target_scores: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -47,44 +47,101 @@ def metric_rows(ranks: np.ndarray, ks: Sequence[int]) -> list[tuple[str, int, fl
     return rows
 
 
+def flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated items and CSR offsets: row i is values[offsets[i]:offsets[i + 1]]."""
+    lengths = np.fromiter(map(len, sequences), np.int64, len(sequences))
+    offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.concatenate(sequences).astype(np.int64) if len(sequences) else np.empty(0, np.int64)
+    return values, offsets
+
+
+def gather_windows(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Right-padded rows values[starts[i]:ends[i]] (0 = padding)."""
+    lengths = ends - starts
+    width = max(int(lengths.max(initial=0)), 1)
+    steps = np.arange(width)
+    index = np.clip(starts[:, None] + steps, 0, max(len(values) - 1, 0))
+    filled = steps < lengths[:, None]
+    return np.where(filled, values[index] if len(values) else 0, 0)
+
+
 def split_inputs(
     sequences: Sequence[np.ndarray], split: str, max_items: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Right-padded inputs and targets for the `test` or `valid` leave-one-out split."""
-    cut = {"test": 1, "valid": 2}[split]
-    targets = np.array([s[-cut] for s in sequences], dtype=np.int64)
-    inputs = pad([s[:-cut][-max_items:] for s in sequences])
-    return inputs, targets
+    """Right-padded inputs (last `max_items` items before the target) and targets of a split."""
+    values, offsets = flatten(sequences)
+    end = offsets[1:] - CUT[split]
+    inputs = gather_windows(values, np.maximum(offsets[:-1], end - max_items), end)
+    return inputs, values[end]
 
 
 def pad(rows: Sequence[np.ndarray], width: int | None = None) -> np.ndarray:
-    width = width or max((len(r) for r in rows), default=1)
-    out = np.zeros((len(rows), max(width, 1)), dtype=np.int64)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row[-width:] if len(row) else row
+    """Right-padded matrix of the last `width` items of each row (default: the longest row)."""
+    values, offsets = flatten(rows)
+    starts = offsets[:-1] if width is None else np.maximum(offsets[:-1], offsets[1:] - width)
+    out = gather_windows(values, starts, offsets[1:])
+    if width is not None and out.shape[1] < width:
+        out = np.pad(out, ((0, 0), (0, width - out.shape[1])))
     return out
 
 
-def history_mask(sequences: Sequence[np.ndarray], n_items: int, cut: int) -> torch.Tensor:
-    """(U, N+1) bool: True where the item is a candidate (not padding, not in the input history)."""
-    lengths = np.array([len(s) - cut for s in sequences])
-    rows = np.repeat(np.arange(len(sequences)), lengths)
-    cols = np.concatenate([s[:-cut] for s in sequences]) if len(sequences) else np.empty(0, int)
-    valid = torch.ones(len(sequences), n_items + 1, dtype=torch.bool)
-    valid[:, 0] = False
-    valid[torch.from_numpy(rows), torch.from_numpy(cols)] = False
-    return valid
+def history_pairs(
+    values: np.ndarray, starts: np.ndarray, ends: np.ndarray, targets: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (row, item) pairs of each row's history values[starts:ends], targets excluded."""
+    lengths = ends - starts
+    rows = np.repeat(np.arange(len(starts)), lengths)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    items = values[np.arange(len(rows)) - first + np.repeat(starts, lengths)]
+    keys = np.unique(rows * (n_items + 1) + items)
+    rows, items = np.divmod(keys, n_items + 1)
+    keep = items != targets[rows]
+    return rows[keep], items[keep]
+
+
+def rank_against_all(
+    score_batch: Callable[[int, int], Tensor],
+    sequences: Sequence[np.ndarray],
+    split: str,
+    n_items: int,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """Ranks of a split's targets among all items outside each user's input history.
+
+    `score_batch(lo, hi)` returns the (hi - lo, N + 1) scores of users lo..hi; history items are
+    discounted by gathering their few scores instead of materialising a (users x items) mask.
+    """
+    values, offsets = flatten(sequences)
+    ends = offsets[1:] - CUT[split]
+    targets = values[ends]
+    ranks = []
+    for lo in range(0, len(sequences), batch_size):
+        hi = min(lo + batch_size, len(sequences))
+        scores = score_batch(lo, hi)[:, 1:]
+        target = torch.from_numpy(targets[lo:hi])
+        target_scores = scores.gather(1, (target - 1)[:, None])
+        ahead = (scores >= target_scores).sum(dim=1) - 1
+        rows, items = history_pairs(values, offsets[lo:hi], ends[lo:hi], targets[lo:hi], n_items)
+        rows_t = torch.from_numpy(rows)
+        hist_ahead = scores[rows_t, torch.from_numpy(items - 1)] >= target_scores[rows_t, 0]
+        ahead -= torch.bincount(rows_t[hist_ahead], minlength=hi - lo)
+        ranks.append(ahead)
+    return torch.cat(ranks).numpy() if ranks else np.empty(0, np.int64)
 
 
 @torch.inference_mode()
 def user_vectors(model: Recommender, inputs: np.ndarray, batch_size: int = 1024) -> Tensor:
+    """User states of right-padded inputs, in batches of similar length to cut padding."""
     model.eval()
-    parts = []
+    lengths = (inputs > 0).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    out = torch.empty(len(inputs), model.backbone.hidden)
     for lo in range(0, len(inputs), batch_size):
-        batch = torch.from_numpy(inputs[lo : lo + batch_size])
-        width = int((batch > 0).sum(dim=1).max())
-        parts.append(model.user_vectors(batch[:, : max(width, 1)]))
-    return torch.cat(parts) if parts else torch.empty(0, model.backbone.hidden)
+        rows = order[lo : lo + batch_size]
+        width = max(int(lengths[rows].max()), 1)
+        out[torch.from_numpy(rows)] = model.user_vectors(torch.from_numpy(inputs[rows, :width]))
+    return out
 
 
 @torch.inference_mode()
@@ -96,19 +153,12 @@ def rank_full(
     users: Tensor | None = None,
 ) -> np.ndarray:
     """Ranks of the split's targets among all items not in the user's input history."""
-    cut = {"test": 1, "valid": 2}[split]
-    inputs, targets = split_inputs(sequences, split, model.max_items)
-    users = user_vectors(model, inputs, batch_size) if users is None else users
+    if users is None:
+        users = user_vectors(model, split_inputs(sequences, split, model.max_items)[0], batch_size)
     items = model.items.outputs()
-    ranks = []
-    for lo in range(0, len(inputs), batch_size):
-        chunk = sequences[lo : lo + batch_size]
-        scores = users[lo : lo + batch_size] @ items.T
-        target = torch.from_numpy(targets[lo : lo + batch_size])
-        valid = history_mask(chunk, model.items.n_items, cut)
-        valid[torch.arange(len(chunk)), target] = True
-        ranks.append(ranks_from_scores(scores, scores.gather(1, target[:, None])[:, 0], valid))
-    return torch.cat(ranks).numpy()
+    return rank_against_all(
+        lambda lo, hi: users[lo:hi] @ items.T, sequences, split, model.items.n_items, batch_size
+    )
 
 
 @torch.inference_mode()
@@ -123,9 +173,11 @@ def rank_sampled(
     inputs, targets = split_inputs(sequences, "test", model.max_items)
     users = user_vectors(model, inputs, batch_size) if users is None else users
     candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
+    items = model.items.outputs()
     ranks = []
     for lo in range(0, len(inputs), batch_size):
-        scores = model.score(users[lo : lo + batch_size], candidates[lo : lo + batch_size])
+        vectors = items[candidates[lo : lo + batch_size]]
+        scores = torch.einsum("bh,bch->bc", users[lo : lo + batch_size], vectors)
         ranks.append(ranks_from_scores(scores, scores[:, 0]))
     return torch.cat(ranks).numpy()
 
@@ -174,14 +226,14 @@ def popularity_model_ranks(
     train_counts: np.ndarray, sequences: Sequence[np.ndarray], negatives: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Ranks under both protocols for a most-popular baseline (scores = training counts)."""
-    scores_all = torch.from_numpy(train_counts.astype(np.float64))
+    scores = torch.from_numpy(train_counts.astype(np.float64))
+    n_items = len(train_counts) - 1
+    full = rank_against_all(
+        lambda lo, hi: scores.expand(hi - lo, -1), sequences, "test", n_items, batch_size=4096
+    )
     _, targets = split_inputs(sequences, "test", 1)
-    valid = history_mask(sequences, len(train_counts) - 1, 1)
-    valid[torch.arange(len(targets)), torch.from_numpy(targets)] = True
-    scores = scores_all.expand(len(targets), -1)
-    full = ranks_from_scores(scores, scores_all[targets], valid).numpy()
     candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
-    sampled_scores = scores_all[candidates]
+    sampled_scores = scores[candidates]
     sampled = ranks_from_scores(sampled_scores, sampled_scores[:, 0]).numpy()
     return {"full": full, f"uni{negatives.shape[1]}": sampled}
 
