@@ -81,10 +81,10 @@ def user_vectors(model: Recommender, inputs: np.ndarray, batch_size: int = 1024)
     model.eval()
     parts = []
     for lo in range(0, len(inputs), batch_size):
-        batch = torch.from_numpy(inputs[lo : lo + batch_size])
+        batch = torch.from_numpy(inputs[lo : lo + batch_size]).to(model.device)
         width = int((batch > 0).sum(dim=1).max())
         parts.append(model.user_vectors(batch[:, : max(width, 1)]))
-    return torch.cat(parts) if parts else torch.empty(0, model.backbone.hidden)
+    return torch.cat(parts) if parts else torch.empty(0, model.backbone.hidden, device=model.device)
 
 
 @torch.inference_mode()
@@ -104,11 +104,11 @@ def rank_full(
     for lo in range(0, len(inputs), batch_size):
         chunk = sequences[lo : lo + batch_size]
         scores = users[lo : lo + batch_size] @ items.T
-        target = torch.from_numpy(targets[lo : lo + batch_size])
-        valid = history_mask(chunk, model.items.n_items, cut)
-        valid[torch.arange(len(chunk)), target] = True
+        target = torch.from_numpy(targets[lo : lo + batch_size]).to(scores.device)
+        valid = history_mask(chunk, model.items.n_items, cut).to(scores.device)
+        valid[torch.arange(len(chunk), device=scores.device), target] = True
         ranks.append(ranks_from_scores(scores, scores.gather(1, target[:, None])[:, 0], valid))
-    return torch.cat(ranks).numpy()
+    return torch.cat(ranks).cpu().numpy()
 
 
 @torch.inference_mode()
@@ -123,11 +123,12 @@ def rank_sampled(
     inputs, targets = split_inputs(sequences, "test", model.max_items)
     users = user_vectors(model, inputs, batch_size) if users is None else users
     candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
+    candidates = candidates.to(model.device)
     ranks = []
     for lo in range(0, len(inputs), batch_size):
         scores = model.score(users[lo : lo + batch_size], candidates[lo : lo + batch_size])
         ranks.append(ranks_from_scores(scores, scores[:, 0]))
-    return torch.cat(ranks).numpy()
+    return torch.cat(ranks).cpu().numpy()
 
 
 def sample_eval_negatives(
@@ -234,10 +235,11 @@ def evaluate_to_file(
     ks: Sequence[int],
     batch_size: int = 1024,
     log: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Score every target user with a source model and the target's embeddings (no training)."""
     config = read_json(config_path)
-    model = load_model(model_path, config["architecture"])
+    model = load_model(model_path, config["architecture"]).to(device)
     model.items.set_table(torch.from_numpy(load_embeddings(embeddings_path)))
     zero_shot = labels["target"] != labels["source"]
     model.use_patterns = zero_shot and model.patterns is not None
