@@ -76,7 +76,7 @@ class TrainSettings:
     objective: str = "all"
     grad_clip: float = 5.0
     mask_prob: float = 0.2
-    mask_last_prob: float = 0.0
+    mask_last_prob: float = 0.25
     val_users: int = 10000
     alpha: float = 0.001
     tau: float = 1.0
