@@ -119,14 +119,16 @@ def rank_against_all(
     for lo in range(0, len(sequences), batch_size):
         hi = min(lo + batch_size, len(sequences))
         scores = score_batch(lo, hi)[:, 1:]
-        target = torch.from_numpy(targets[lo:hi])
+        device = scores.device
+        target = torch.from_numpy(targets[lo:hi]).to(device)
         target_scores = scores.gather(1, (target - 1)[:, None])
         ahead = (scores >= target_scores).sum(dim=1) - 1
         rows, items = history_pairs(values, offsets[lo:hi], ends[lo:hi], targets[lo:hi], n_items)
-        rows_t = torch.from_numpy(rows)
-        hist_ahead = scores[rows_t, torch.from_numpy(items - 1)] >= target_scores[rows_t, 0]
+        rows_t = torch.from_numpy(rows).to(device)
+        items_t = torch.from_numpy(items - 1).to(device)
+        hist_ahead = scores[rows_t, items_t] >= target_scores[rows_t, 0]
         ahead -= torch.bincount(rows_t[hist_ahead], minlength=hi - lo)
-        ranks.append(ahead)
+        ranks.append(ahead.cpu())
     return torch.cat(ranks).numpy() if ranks else np.empty(0, np.int64)
 
 
@@ -136,11 +138,12 @@ def user_vectors(model: Recommender, inputs: np.ndarray, batch_size: int = 1024)
     model.eval()
     lengths = (inputs > 0).sum(axis=1)
     order = np.argsort(lengths, kind="stable")
-    out = torch.empty(len(inputs), model.backbone.hidden)
+    out = torch.empty(len(inputs), model.backbone.hidden, device=model.device)
     for lo in range(0, len(inputs), batch_size):
         rows = order[lo : lo + batch_size]
         width = max(int(lengths[rows].max()), 1)
-        out[torch.from_numpy(rows)] = model.user_vectors(torch.from_numpy(inputs[rows, :width]))
+        batch = torch.from_numpy(inputs[rows, :width]).to(model.device)
+        out[torch.from_numpy(rows).to(model.device)] = model.user_vectors(batch)
     return out
 
 
@@ -173,12 +176,13 @@ def rank_sampled(
     inputs, targets = split_inputs(sequences, "test", model.max_items)
     users = user_vectors(model, inputs, batch_size) if users is None else users
     candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
+    candidates = candidates.to(model.device)
     items = model.items.outputs()
     ranks = []
     for lo in range(0, len(inputs), batch_size):
         vectors = items[candidates[lo : lo + batch_size]]
         scores = torch.einsum("bh,bch->bc", users[lo : lo + batch_size], vectors)
-        ranks.append(ranks_from_scores(scores, scores[:, 0]))
+        ranks.append(ranks_from_scores(scores, scores[:, 0]).cpu())
     return torch.cat(ranks).numpy()
 
 
@@ -286,10 +290,11 @@ def evaluate_to_file(
     ks: Sequence[int],
     batch_size: int = 1024,
     log: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Score every target user with a source model and the target's embeddings (no training)."""
     config = read_json(config_path)
-    model = load_model(model_path, config["architecture"])
+    model = load_model(model_path, config["architecture"]).to(device)
     model.items.set_table(torch.from_numpy(load_embeddings(embeddings_path)))
     zero_shot = labels["target"] != labels["source"]
     model.use_patterns = zero_shot and model.patterns is not None

@@ -11,8 +11,12 @@ from torch.nn import functional as F
 
 
 def sample_negatives(positives: Tensor, n_items: int, n: int, generator: torch.Generator) -> Tensor:
-    """`n` uniform negatives from 1..n_items per positive, never equal to that positive."""
+    """`n` uniform negatives from 1..n_items per positive, never equal to that positive.
+
+    Drawn from a CPU `generator` (reproducible whatever the device), returned on the positives'.
+    """
     draw = torch.randint(1, n_items, (*positives.shape, n), generator=generator)
+    draw = draw.to(positives.device)
     return draw + (draw >= positives.unsqueeze(-1)).long()
 
 
@@ -79,7 +83,7 @@ def generalisation_loss(
     intra = intra_domain_entropy(domains, weights.tau) if weights.intra else zero
     inter = inter_domain_entropy(domains, weights.tau) if weights.inter and n_domains > 2 else zero
     loss = -weights.alpha * intra + beta * inter
-    return loss, {"intra": float(intra), "inter": float(inter), "beta": beta}
+    return loss, {"intra": float(intra.detach()), "inter": float(inter.detach()), "beta": beta}
 
 
 def warn_if_degenerate(n_domains: int) -> None:

@@ -1,15 +1,16 @@
 """Sequence-level generalisation (SG): source sequential patterns and the fusion W_f.
 
 Procedure (the paper leaves W_f's training open; this is ours):
-1. After the backbone is trained, encode every source user's validation input (all items but the
-   last two) and run k-means (k = `clusters`, n_init=10, seeded) on these user states: the centroids
-   are the sequential patterns.
+1. After the backbone is trained (best validation state), encode every source user's validation
+   input (all items but the last two) and run k-means (k = `clusters`, n_init=10, seeded) on these
+   user states: the centroids are the sequential patterns (Eq. 16).
 2. W_f is initialised to [I | 0], i.e. the identity on the user state, so SG starts as a no-op.
 3. W_f alone is trained on the source domain, backbone and item projections frozen: each user's
    state from its training prefix (all but the last three items) is fused with its attended pattern
    and scored against the third-to-last item with the recommendation loss and sampled negatives.
-4. After each epoch the fused states are ranked on the source validation items; the best epoch
-   (epoch 0, the identity, included) is kept. SG is applied only when scoring another domain.
+4. After each of `pattern_epochs` epochs the fused states are ranked on the source validation
+   items (the trainer's validation users); the best epoch (epoch 0, the identity, included) is kept.
+   SG is applied only when scoring another domain (`Recommender.use_patterns`), never in-domain.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def cluster_users(users: np.ndarray, clusters: int, seed: int) -> np.ndarray:
 
 
 def _val_ndcg(model: Recommender, sequences: Sequence[np.ndarray], users: torch.Tensor) -> float:
+    """Source validation NDCG@10 of the given (fused) user states."""
     ranks = rank_full(model, sequences, "valid", users=users)
     return dict(((m, k), v) for m, k, v in metric_rows(ranks, [10]))[("ndcg", 10)]
 
@@ -49,21 +51,28 @@ def fit_pattern_fusion(
     sequences: Sequence[np.ndarray],
     settings: TrainSettings,
     log: Callable[[str], None] = print,
+    val_sequences: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Fit centroids and W_f in place on `model.patterns`; return a summary for config.json."""
+    """Fit centroids and W_f in place on `model.patterns`; return a summary for config.json.
+
+    `val_sequences` (default: all) are the source users W_f is selected on.
+    """
     fusion = model.patterns
     assert fusion is not None
+    val_sequences = sequences if val_sequences is None else val_sequences
     for p in model.parameters():
         p.requires_grad_(False)
-    val_inputs, _ = split_inputs(sequences, "valid", model.max_items)
-    val_users = user_vectors(model, val_inputs)
+    all_users = user_vectors(model, split_inputs(sequences, "valid", model.max_items)[0])
     fusion.centroids.copy_(
-        torch.from_numpy(cluster_users(val_users.numpy(), fusion.centroids.shape[0], settings.seed))
+        torch.from_numpy(
+            cluster_users(all_users.cpu().numpy(), fusion.centroids.shape[0], settings.seed)
+        )
     )
+    val_users = user_vectors(model, split_inputs(val_sequences, "valid", model.max_items)[0])
 
     usable = [s for s in sequences if len(s) >= 4]
     train_users = user_vectors(model, pad([s[:-3][-model.max_items :] for s in usable]))
-    targets = torch.tensor([s[-3] for s in usable], dtype=torch.long)
+    targets = torch.tensor([s[-3] for s in usable], dtype=torch.long, device=model.device)
     with torch.inference_mode():
         item_vectors = model.items.outputs()
 
@@ -74,10 +83,10 @@ def fit_pattern_fusion(
     loss_fn = REC_LOSSES[settings.loss]
     generator = torch.Generator().manual_seed(settings.seed)
     with torch.no_grad():
-        best = _val_ndcg(model, sequences, fusion(val_users))
+        best = _val_ndcg(model, val_sequences, fusion(val_users))
     best_state, best_epoch, start = copy.deepcopy(fusion.state_dict()), 0, best
     for epoch in range(1, settings.pattern_epochs + 1):
-        order = torch.randperm(len(usable), generator=generator)
+        order = torch.randperm(len(usable), generator=generator).to(model.device)
         for lo in range(0, len(order), settings.batch_size):
             idx = order[lo : lo + settings.batch_size]
             fused = fusion(train_users[idx])
@@ -92,7 +101,7 @@ def fit_pattern_fusion(
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            score = _val_ndcg(model, sequences, fusion(val_users))
+            score = _val_ndcg(model, val_sequences, fusion(val_users))
         if score > best:
             best, best_epoch, best_state = score, epoch, copy.deepcopy(fusion.state_dict())
     fusion.load_state_dict(best_state)

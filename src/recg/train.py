@@ -76,6 +76,7 @@ class TrainSettings:
     objective: str = "all"
     grad_clip: float = 5.0
     mask_prob: float = 0.2
+    mask_last_prob: float = 0.25
     val_users: int = 10000
     alpha: float = 0.001
     tau: float = 1.0
@@ -83,6 +84,7 @@ class TrainSettings:
     clusters: int = 10
     pattern_epochs: int = 30
     pattern_lr: float = 1e-3
+    device: str = "cpu"
     backbone: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,9 +123,12 @@ def training_windows(
     """Right-padded (inputs, targets) from each user's training part (all but the last two items).
 
     Next-item: targets are inputs shifted by one, at every position (`all`) or the last (`last`).
-    Cloze: inputs are the window itself; targets are chosen per batch by masking.
+    Cloze: inputs are the window itself; targets are chosen per batch by masking. Users whose
+    training part is too short to give one (input, target) pair are left out.
     """
-    train = [s[:-2] for s in sequences]
+    train = [s[:-2] for s in sequences if len(s) >= 2 + (1 if cloze else 2)]
+    if not train:
+        raise ValueError("no user has enough items for a training example")
     if cloze:
         windows = pad([t[-settings.max_len :] for t in train], settings.max_len)
         return windows, windows
@@ -139,10 +144,19 @@ def training_windows(
     )
 
 
-def cloze_mask(seqs: Tensor, prob: float, generator: torch.Generator) -> Tensor:
-    """Mask each item with probability `prob`; a row with none masked gets its last item masked."""
+def cloze_mask(
+    seqs: Tensor, prob: float, generator: torch.Generator, last_prob: float = 0.0
+) -> Tensor:
+    """Mask each item with probability `prob`; a row with none masked gets its last item masked.
+
+    With probability `last_prob` a row instead masks only its last item: the inference task (the
+    mask appended after the history), as in BERT4Rec's extra last-item samples.
+    """
     valid = seqs > 0
-    masked = (torch.rand(seqs.shape, generator=generator) < prob) & valid
+    draws = torch.rand((seqs.shape[0], seqs.shape[1] + 1), generator=generator).to(seqs.device)
+    masked = (draws[:, 1:] < prob) & valid
+    last_only = draws[:, 0] < last_prob
+    masked[last_only] = False
     empty = ~masked.any(dim=1)
     last = valid.sum(dim=1) - 1
     masked[empty, last[empty]] = True
@@ -160,11 +174,12 @@ class Trainer:
     ) -> None:
         self.settings = settings
         self.sequences = sequences
-        self.other_domains = list(other_domains)
         self.log = log
+        self.device = torch.device(settings.device)
         seed_everything(settings.seed)
-        self.model = new_model(settings, source.shape[1])
+        self.model = new_model(settings, source.shape[1]).to(self.device)
         self.model.items.set_table(source)
+        self.other_domains = [t.to(self.device, torch.float32) for t in other_domains]
         self.loss_fn = REC_LOSSES[settings.loss]
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
@@ -191,7 +206,7 @@ class Trainer:
     def _batch_loss(self, inputs: Tensor, targets: Tensor) -> tuple[Tensor, float]:
         model, s = self.model, self.settings
         if model.backbone.cloze:
-            masked = cloze_mask(inputs, s.mask_prob, self.generator)
+            masked = cloze_mask(inputs, s.mask_prob, self.generator, s.mask_last_prob)
             states = model.states(inputs, masked)
             positions = masked
         else:
@@ -211,7 +226,7 @@ class Trainer:
         if s.variant_parts.generalisation:
             gen_loss, _ = generalisation_loss(self._aligned_samples(), self.weights)
             loss = loss + gen_loss
-            gen = gen_loss.item()
+            gen = float(gen_loss.detach())
         return loss, gen
 
     def _aligned_samples(self) -> list[Tensor]:
@@ -221,29 +236,35 @@ class Trainer:
         for table in tables:
             size = table.shape[0] - 1
             ids = torch.randperm(size, generator=self.generator)[: min(n, size)] + 1
-            samples.append(self.model.items.aligned(ids, table))
+            samples.append(self.model.items.aligned(ids.to(table.device), table))
         return samples
 
-    def train_epoch(self) -> dict[str, float]:
-        model, s = self.model, self.settings
-        model.train()
+    def train_step(self, idx: np.ndarray) -> tuple[float, float]:
+        """One optimiser step on the training windows `idx`; returns (loss, generalisation loss)."""
+        inputs = torch.from_numpy(self.inputs[idx])
+        targets = torch.from_numpy(self.targets[idx])
+        width = int((inputs > 0).sum(dim=1).max())
+        loss, gen = self._batch_loss(
+            inputs[:, :width].to(self.device), targets[:, :width].to(self.device)
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.optimizer.step()
+        return float(loss.detach()), gen
+
+    def batches(self) -> list[np.ndarray]:
+        """One epoch's batches of training-window indices, in a fresh random order."""
         order = self.rng.permutation(len(self.inputs))
-        total, gen_total, batches = 0.0, 0.0, 0
-        for lo in range(0, len(order), s.batch_size):
-            idx = order[lo : lo + s.batch_size]
-            inputs = torch.from_numpy(self.inputs[idx])
-            targets = torch.from_numpy(self.targets[idx])
-            width = int((inputs > 0).sum(dim=1).max())
-            loss, gen = self._batch_loss(inputs[:, :width], targets[:, :width])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if s.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-            self.optimizer.step()
-            total += loss.item()
-            gen_total += gen
-            batches += 1
-        return {"train_loss": total / max(batches, 1), "gen_loss": gen_total / max(batches, 1)}
+        size = self.settings.batch_size
+        return [order[lo : lo + size] for lo in range(0, len(order), size)]
+
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        steps = [self.train_step(idx) for idx in self.batches()]
+        loss, gen = np.mean(steps, axis=0) if steps else (0.0, 0.0)
+        return {"train_loss": float(loss), "gen_loss": float(gen)}
 
     def validate(self) -> float:
         ranks = rank_full(self.model, self.val_sequences, "valid")
@@ -263,13 +284,16 @@ class Trainer:
             "history": self.history,
             "torch_rng": self.generator.get_state(),
             "numpy_rng": self.rng.bit_generator.state,
+            # dropout draws from the global generators; without them a resumed run diverges
+            "global_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
         }
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         save_torch(self._checkpoint(), path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        state = torch.load(path, weights_only=True)
+        state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.best_state = state["best_state"]
@@ -278,8 +302,11 @@ class Trainer:
         self.bad_epochs = state["bad_epochs"]
         self.history = state["history"]
         self.epoch = state["epoch"]
-        self.generator.set_state(state["torch_rng"])
+        self.generator.set_state(state["torch_rng"].cpu())
         self.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["global_rng"].cpu())
+        if state["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -340,14 +367,18 @@ def train(
         "epochs_run": trainer.epoch,
     }
     if model.patterns is not None:
-        summary["patterns"] = fit_pattern_fusion(model, sequences, settings, log)
+        summary["patterns"] = fit_pattern_fusion(
+            model, sequences, settings, log, trainer.val_sequences
+        )
     return model, summary, trainer.history
 
 
 def _input_key(settings: TrainSettings, inputs: Sequence[str | os.PathLike]) -> str:
     """Settings plus the identity of the input files: a checkpoint resumes only the same job."""
     stamps = [(str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in inputs]
-    return settings_hash({"settings": asdict(settings), "inputs": stamps})
+    # the device is left out: a job killed on one device may resume on another
+    kept = {k: v for k, v in asdict(settings).items() if k != "device"}
+    return settings_hash({"settings": kept, "inputs": stamps})
 
 
 def train_to_files(
@@ -368,7 +399,7 @@ def train_to_files(
     inputs = [sequences_path, source_embeddings, *other_embeddings]
     checkpoint = Path(model_path).parent / f"checkpoint-{_input_key(settings, inputs)}.pt"
     model, summary, history = train(settings, table, sequences, others, checkpoint, log)
-    save_torch(model.state_dict(), model_path)
+    save_torch({k: v.cpu() for k, v in model.state_dict().items()}, model_path)
     config = {
         "source": source,
         "architecture": architecture(settings, table.shape[1]),

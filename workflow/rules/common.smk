@@ -22,6 +22,7 @@ SOURCES = config["sources"]
 TARGETS = config["targets"]
 ENCODER = config["encoder"]["name"]
 GPU_ENCODER = config["encoder"]["device"].startswith("cuda")
+GPU_TRAIN = config["train"]["device"].startswith("cuda")
 SAMPLED = f"uni{config['evaluation']['negatives']}"
 
 

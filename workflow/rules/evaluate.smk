@@ -16,9 +16,12 @@ rule evaluate:
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
+        gpu=1 if GPU_TRAIN else 0,
+        gpu_manufacturer="nvidia" if GPU_TRAIN else "none",
     params:
         ks=config["evaluation"]["ks"],
         batch_size=config["evaluation"]["batch_size"],
+        device=config["train"]["device"],
     script:
         "../scripts/evaluate.py"
 

@@ -18,6 +18,8 @@ rule train:
     resources:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
+        gpu=1 if GPU_TRAIN else 0,
+        gpu_manufacturer="nvidia" if GPU_TRAIN else "none",
     params:
         settings=train_settings,
     script:

@@ -24,6 +24,7 @@ def main(sm, log):
         sm.params.ks,
         sm.params.batch_size,
         log,
+        sm.params.device,
     )
 
 

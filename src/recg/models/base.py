@@ -65,10 +65,16 @@ class ItemEncoder(nn.Module):
         return self.proj(raw)
 
     def inputs(self, seqs: Tensor) -> Tensor:
-        raw = self.table[seqs]
-        x = self.dropout(self.proj(raw))
+        """Sequence-side vectors; padding positions are zero.
+
+        Each distinct item is projected once and then gathered: a batch of long sequences repeats
+        items, and gathering 384- or 4096-d raw rows per position dominated the cost.
+        """
+        ids, where = torch.unique(seqs, return_inverse=True)
+        raw = self.table[ids]
+        x = self.dropout(self.proj(raw)[where])
         if self.merge is not None:
-            x = self.merge(torch.cat([x, self.dropout(self.align(raw))], dim=-1))
+            x = self.merge(torch.cat([x, self.dropout(self.align(raw)[where])], dim=-1))
         return x * (seqs > 0).unsqueeze(-1)
 
     def aligned(self, ids: Tensor, table: Tensor | None = None) -> Tensor:
@@ -113,6 +119,10 @@ class Recommender(nn.Module):
         self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02) if backbone.cloze else None
         self.patterns = PatternFusion(hidden, clusters) if clusters else None
         self.use_patterns = False
+
+    @property
+    def device(self) -> torch.device:
+        return self.items.proj.weight.device
 
     @property
     def max_items(self) -> int:

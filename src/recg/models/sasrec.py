@@ -24,6 +24,9 @@ class SASRec(SequenceBackbone):
     ) -> None:
         super().__init__(hidden, max_len, dropout)
         self.positions = nn.Embedding(max_len, hidden)
+        # BERT-style small init: projected text vectors are small (norm ~0.3 for unit-norm LLM
+        # embeddings), and N(0, 1) positions would swamp them for many epochs
+        nn.init.normal_(self.positions.weight, std=0.02)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
             hidden,

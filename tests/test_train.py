@@ -1,0 +1,270 @@
+"""Training loop: objectives, determinism, resume, best-state selection and SG fitting."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from recg.models import load_model
+from recg.train import (
+    VARIANTS,
+    Trainer,
+    TrainSettings,
+    cloze_mask,
+    train,
+    train_to_files,
+    training_windows,
+)
+
+N_ITEMS, LLM_DIM = 24, 8
+
+
+def _sequences(n_users: int = 48, seed: int = 0) -> list[np.ndarray]:
+    """Walks through the catalogue (item i tends to follow i - 1), 5 to 12 items long."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_users):
+        start = rng.integers(1, N_ITEMS + 1)
+        steps = rng.choice([1, 1, 1, 2], size=rng.integers(5, 13))
+        out.append(((start + np.cumsum(steps) - 1) % N_ITEMS + 1).astype(np.int64))
+    return out
+
+
+def _table(n_items: int = N_ITEMS, seed: int = 0) -> torch.Tensor:
+    table = torch.randn(n_items + 1, LLM_DIM, generator=torch.Generator().manual_seed(seed))
+    table[0] = 0
+    return table
+
+
+def _settings(**kw) -> TrainSettings:
+    base = {
+        "model": "gru4rec",
+        "hidden": 8,
+        "max_len": 6,
+        "dropout": 0.2,
+        "batch_size": 16,
+        "epochs": 3,
+        "patience": 10,
+        "samples_per_domain": 8,
+        "clusters": 3,
+        "pattern_epochs": 2,
+    }
+    return TrainSettings(**{**base, **kw})
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------------------------ windows
+
+
+def test_next_item_windows_shift_by_one():
+    seqs = [np.array([1, 2, 3, 4, 5, 6]), np.array([7, 8, 9, 10, 11])]
+    inputs, targets = training_windows(seqs, _settings(max_len=3), cloze=False)
+    # training parts [1..4] and [7, 8, 9]: the last max_len + 1 items, as inputs and shifted targets
+    assert inputs.tolist() == [[1, 2, 3], [7, 8, 0]]
+    assert targets.tolist() == [[2, 3, 4], [8, 9, 0]]
+
+
+def test_objective_last_gives_one_target_per_user():
+    seqs = [np.array([1, 2, 3, 4, 5, 6]), np.array([7, 8, 9, 10, 11])]
+    inputs, targets = training_windows(seqs, _settings(objective="last", max_len=5), cloze=False)
+    assert inputs.tolist() == [[1, 2, 3, 0, 0], [7, 8, 0, 0, 0]]
+    assert targets.tolist() == [[0, 0, 4, 0, 0], [0, 9, 0, 0, 0]]
+    assert ((targets > 0).sum(axis=1) == 1).all()
+
+
+def test_users_too_short_for_a_pair_are_dropped():
+    seqs = [np.array([1, 2, 3]), np.array([4, 5, 6, 7])]
+    inputs, targets = training_windows(seqs, _settings(objective="last"), cloze=False)
+    assert len(inputs) == 1 and targets[0, 0] == 5
+    windows, _ = training_windows(seqs, _settings(), cloze=True)
+    assert windows[:, :2].tolist() == [[1, 0], [4, 5]]
+
+
+def test_cloze_mask_masks_only_items_and_at_least_one_per_row():
+    seqs = torch.tensor([[3, 4, 5, 0], [6, 0, 0, 0], [1, 2, 3, 4]])
+    for seed in range(20):
+        masked = cloze_mask(seqs, 0.2, torch.Generator().manual_seed(seed))
+        assert not (masked & (seqs == 0)).any()
+        assert masked.any(dim=1).all()
+
+
+def test_objective_last_trains():
+    seqs = _sequences()
+    _, summary, history = train(_settings(objective="last", epochs=2), _table(), seqs, log=_quiet)
+    assert len(history) == 2 and summary["best_epoch"] in (1, 2)
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+@pytest.mark.parametrize(
+    ("model", "variant"), [("gru4rec", "sem"), ("sasrec", "recg"), ("bert4rec", "recg-no-sg")]
+)
+def test_same_seed_gives_identical_weights_and_metrics(model, variant):
+    seqs, others = _sequences(), [_table(10, 1), _table(12, 2)]
+    runs = [
+        train(_settings(model=model, variant=variant, epochs=2), _table(), seqs, others, log=_quiet)
+        for _ in range(2)
+    ]
+    assert _states_equal(runs[0][0].state_dict(), runs[1][0].state_dict())
+    untimed = [[{k: v for k, v in row.items() if k != "seconds"} for row in r[2]] for r in runs]
+    assert untimed[0] == untimed[1]
+    other_seed = train(
+        _settings(model=model, variant=variant, epochs=2, seed=2),
+        _table(),
+        seqs,
+        others,
+        log=_quiet,
+    )
+    assert not _states_equal(runs[0][0].state_dict(), other_seed[0].state_dict())
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("model", "variant"), [("gru4rec", "recg"), ("bert4rec", "sem"), ("sasrec", "sem")]
+)
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, model, variant):
+    seqs, others = _sequences(), [_table(10, 1), _table(12, 2)]
+    settings = _settings(model=model, variant=variant, epochs=4)
+    reference = Trainer(settings, _table(), seqs, others, log=_quiet)
+    reference.fit()
+
+    checkpoint = tmp_path / "checkpoint.pt"
+
+    def kill_after_two(epoch: int) -> None:
+        if epoch == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        Trainer(settings, _table(), seqs, others, log=_quiet).fit(checkpoint, kill_after_two)
+    resumed = Trainer(settings, _table(), seqs, others, log=_quiet)
+    resumed.fit(checkpoint)
+    assert resumed.epoch == reference.epoch == 4
+    assert _states_equal(resumed.model.state_dict(), reference.model.state_dict())
+    assert _states_equal(resumed.best_state, reference.best_state)
+    assert [r["val_ndcg10"] for r in resumed.history] == [
+        r["val_ndcg10"] for r in reference.history
+    ]
+
+
+def test_best_state_is_a_copy_of_the_best_epoch_not_the_last(monkeypatch):
+    trainer = Trainer(_settings(epochs=3), _table(), _sequences(), log=_quiet)
+    scores = iter([0.5, 0.1, 0.2])
+    monkeypatch.setattr(trainer, "validate", lambda: next(scores))
+    snapshots = []
+    model = trainer.fit(
+        on_epoch_end=lambda epoch: snapshots.append(
+            {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        )
+    )
+    assert trainer.best_epoch == 1
+    assert not _states_equal(snapshots[0], snapshots[2])  # training moved the weights on
+    assert _states_equal(model.state_dict(), snapshots[0])
+
+
+def test_patience_stops_training(monkeypatch):
+    trainer = Trainer(_settings(epochs=20, patience=2), _table(), _sequences(), log=_quiet)
+    scores = iter([0.3, 0.4, 0.2, 0.1, 0.9])
+    monkeypatch.setattr(trainer, "validate", lambda: next(scores))
+    trainer.fit()
+    assert trainer.epoch == 4 and trainer.best_epoch == 2
+
+
+def test_generalisation_loss_trains_the_alignment_projection():
+    trainer = Trainer(
+        _settings(variant="recg"), _table(), _sequences(), [_table(10, 1), _table(12, 2)], _quiet
+    )
+    trainer.model.train()
+    inputs, targets = (torch.from_numpy(a[:8]) for a in (trainer.inputs, trainer.targets))
+    loss, gen = trainer._batch_loss(inputs, targets)
+    assert gen != 0.0
+    loss.backward()
+    assert trainer.model.items.align.weight.grad.abs().sum() > 0
+
+
+def test_two_domain_generalisation_warns():
+    with pytest.warns(UserWarning, match="constant"):
+        Trainer(_settings(variant="recg"), _table(), _sequences(), [_table(10, 1)], _quiet)
+
+
+def test_variants_switch_the_parts_of_the_method():
+    assert not VARIANTS["sem"].align and not VARIANTS["sem"].patterns
+    assert VARIANTS["recg"] == dataclasses.replace(VARIANTS["recg-no-sg"], patterns=True)
+    assert VARIANTS["recg-no-ig"].align and not VARIANTS["recg-no-ig"].generalisation
+    assert not VARIANTS["recg-no-id"].intra and VARIANTS["recg-no-id"].inter
+    assert VARIANTS["recg-no-ic"].intra and not VARIANTS["recg-no-ic"].inter
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_runs():
+    model, _, _ = train(_settings(device="cuda", epochs=1), _table(), _sequences(), log=_quiet)
+    assert model.device.type == "cuda"
+
+
+# ---------------------------------------------------------------------------- SG and files
+
+
+def test_sequence_patterns_are_fitted_and_saved(tmp_path):
+    seqs = _sequences()
+    seq_path = tmp_path / "sequences.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": [f"u{i}" for i in range(len(seqs))],
+                "item_seq": pa.array([s.tolist() for s in seqs], pa.list_(pa.int64())),
+            }
+        ),
+        seq_path,
+    )
+    emb_paths = []
+    for name, n in (("source", N_ITEMS), ("a", 10), ("b", 12)):
+        table = _table(n, seed=len(name) + n).numpy()
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(
+            pa.table(
+                {
+                    "item_idx": np.arange(1, n + 1, dtype=np.int64),
+                    "embedding": pa.array(list(table[1:]), pa.list_(pa.float32(), LLM_DIM)),
+                }
+            ),
+            path,
+        )
+        emb_paths.append(path)
+    out = tmp_path / "model"
+    settings = _settings(variant="recg", epochs=2)
+    summary = train_to_files(
+        settings,
+        seq_path,
+        emb_paths[0],
+        emb_paths[1:],
+        out / "model.pt",
+        out / "config.json",
+        out / "train_log.csv",
+        source="source",
+        log=_quiet,
+    )
+    assert summary["patterns"]["clusters"] == 3
+    assert summary["patterns"]["val_ndcg10"] >= summary["patterns"]["val_ndcg10_identity"]
+    config = json.loads((out / "config.json").read_text())
+    model = load_model(out / "model.pt", config["architecture"])
+    centroids = model.patterns.centroids
+    assert centroids.shape == (3, settings.hidden) and centroids.abs().sum() > 0
+    assert len(pd.read_csv(out / "train_log.csv")) == 2
+    assert not list(out.glob("checkpoint-*.pt"))  # removed once the model is written
