@@ -62,7 +62,7 @@ def test_markdown_table_has_paper_shape(results):
     frame = collect(results)
     table = markdown_table(frame, "uni100", 10, in_domain=False)
     lines = table.strip().splitlines()
-    assert lines[0] == "| Source | Target | GRU4Rec-RecG R@10 / N@10 | GRU4Rec-Sem R@10 / N@10 |"
+    assert lines[0] == "| Source | Target | GRU4Rec-Sem R@10 / N@10 | GRU4Rec-RecG R@10 / N@10 |"
     assert lines[2].startswith("| A | B | ")
     recall_sem = 100 * np.mean([0.31, 0.32, 0.33])
     assert f"{recall_sem:.2f} ± 1.00" in lines[2]

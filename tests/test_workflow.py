@@ -103,6 +103,16 @@ def test_changing_evaluation_setting_reruns_only_evaluation(demo_run, tmp_path):
     assert not {"preprocess", "embed", "train", "demo_domain", "negatives"} & set(jobs)
 
 
+def test_changing_a_recg_setting_leaves_sem_models_alone(demo_run, tmp_path):
+    workdir, _ = demo_run
+    config = demo_config()
+    config["recg"]["alpha"] = 0.01
+    jobs = jobs_planned(workdir, write_config(tmp_path, config))
+    recg_models = len(config["sources"]) * len(config["models"]) * config["variants"].count("recg")
+    assert jobs.get("train") == recg_models
+    assert not {"preprocess", "embed", "negatives", "evaluate_popularity"} & set(jobs)
+
+
 def test_training_is_reproducible(demo_run, tmp_path):
     workdir, config = demo_run
     target = "results/models/Gear/gru4rec-sem/seed1/model.pt"

@@ -37,6 +37,18 @@ def collect(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     return frame.sort_values(COLUMNS[:-1], kind="stable").reset_index(drop=True)
 
 
+def column_order(column: tuple[str, str]) -> tuple:
+    """The paper's order: GRU4Rec, SASRec, BERT4Rec (others after, Pop last); -Sem before -RecG."""
+    model, variant = column
+    models, variants = list(MODEL_NAMES), list(VARIANT_NAMES)
+    return (
+        models.index(model) if model in models else models.index("pop") - 0.5,
+        model,
+        variants.index(variant) if variant in variants else len(variants),
+        variant,
+    )
+
+
 def display_name(model: str, variant: str) -> str:
     return MODEL_NAMES.get(model, model) + VARIANT_NAMES.get(variant, f"-{variant}")
 
@@ -73,13 +85,7 @@ def markdown_table(frame: pd.DataFrame, protocol: str, k: int, in_domain: bool) 
     ]
     if part.empty:
         return f"_No {'in-domain' if in_domain else 'zero-shot'} results for {protocol}._\n"
-    columns = (
-        part[["model", "variant"]]
-        .drop_duplicates()
-        .sort_values(["model", "variant"])
-        .itertuples(index=False)
-    )
-    columns = [tuple(c) for c in columns]
+    columns = sorted(set(zip(part["model"], part["variant"], strict=True)), key=column_order)
     header = ["Source", "Target"] + [f"{display_name(m, v)} R@{k} / N@{k}" for m, v in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (source, target), group in part.groupby(["source", "target"], sort=True):

@@ -74,10 +74,28 @@ def embeddings(domain):
     return f"results/embeddings/{ENCODER}/{domain}.parquet"
 
 
+GENERALISATION_KEYS = ("alpha", "tau", "samples_per_domain")
+PATTERN_KEYS = ("clusters", "pattern_epochs", "pattern_lr")
+CLOZE_KEYS = ("mask_prob", "mask_last_prob")
+
+
 def train_settings(wildcards):
+    """Only the settings a job uses, so that changing another leaves its model alone."""
+    from recg.models import BACKBONES
+    from recg.train import VARIANTS
+
+    parts = VARIANTS[wildcards.variant]
+    cloze = BACKBONES[wildcards.model].cloze
+    train = {k: v for k, v in config["train"].items() if cloze or k not in CLOZE_KEYS}
+    recg = {
+        k: v
+        for k, v in config["recg"].items()
+        if (parts.generalisation and k in GENERALISATION_KEYS)
+        or (parts.patterns and k in PATTERN_KEYS)
+    }
     return {
-        **config["train"],
-        **config["recg"],
+        **train,
+        **recg,
         "model": wildcards.model,
         "variant": wildcards.variant,
         "seed": int(wildcards.seed),
