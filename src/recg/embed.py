@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -94,12 +94,28 @@ def folder_fingerprint(path: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_identity(model: str, revision: str | None) -> dict[str, Any]:
-    """A local folder is identified by its content hash, a hub name by name and revision."""
+def hub_commit(repo_id: str, filename: str, revision: str | None) -> str | None:
+    """The commit of a hub repository's snapshot in the local cache (None if not cached)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    except ValueError:  # not a valid repository id
+        return None
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
+def model_identity(
+    model: str, revision: str | None, key: str = "model", marker: str = "config.json"
+) -> dict[str, Any]:
+    """A local folder is identified by its content hash, a hub name by name, revision and the
+    commit of the cached snapshot that was loaded (`marker` is a file every snapshot has)."""
     path = resolve_model_path(model)
     if Path(path).is_dir():
-        return {"model": model, "folder_hash": folder_fingerprint(path)}
-    return {"model": model, "revision": revision or "main"}
+        return {key: model, f"{key}_folder_hash": folder_fingerprint(path)}
+    identity = {key: model, f"{key}_revision": revision or "main"}
+    commit = hub_commit(model, marker, revision)
+    return identity | ({f"{key}_commit": commit} if commit else {})
 
 
 def torch_dtype(name: str):
@@ -143,11 +159,91 @@ class SentenceTransformerEncoder:
         return np.asarray(out, dtype=np.float32)
 
 
+class LLM2VecEncoder:
+    """A decoder LLM through llm2vec, loaded and called as llm2vec's own README does.
+
+    `LLM2Vec.from_pretrained(base, peft_model_name_or_path=adapter, pooling_mode, max_length,
+    torch_dtype, device_map)`, then `encode`. One call of `encode` receives exactly one of our
+    length-sorted batches (batch_size = len(texts)), so llm2vec's own re-sorting only reorders
+    rows inside that batch and its padding is what our batching decided.
+    """
+
+    def __init__(self, settings: EncoderSettings) -> None:
+        from llm2vec import LLM2Vec
+
+        self.settings = settings
+        kwargs: dict[str, Any] = {
+            "peft_model_name_or_path": settings.adapter and resolve_model_path(settings.adapter),
+            "enable_bidirectional": settings.enable_bidirectional,
+            "pooling_mode": settings.pooling,
+            "max_length": settings.max_length,
+            "torch_dtype": torch_dtype(settings.dtype),
+            # straight onto the device: an 8B model need not pass through host memory in full
+            "device_map": settings.device,
+        }
+        if settings.revision:
+            kwargs["revision"] = settings.revision  # llm2vec forwards it to the weights only
+        self.l2v = LLM2Vec.from_pretrained(resolve_model_path(settings.model), **kwargs)
+        self.l2v.eval()
+        self.dim = int(self.l2v.model.config.hidden_size)
+
+    def identity(self) -> dict[str, Any]:
+        s, l2v = self.settings, self.l2v
+        config = l2v.model.config
+        adapter = (
+            model_identity(s.adapter, None, key="adapter", marker="adapter_config.json")
+            if s.adapter
+            else {"adapter": None}
+        )
+        return {
+            **model_identity(s.model, s.revision),
+            **adapter,
+            "model_class": type(l2v.model.get_base_model() if s.adapter else l2v.model).__name__,
+            "attn_implementation": config._attn_implementation,
+            # llm2vec wraps texts in a chat prompt for a few model names it knows
+            "prompt_format": l2v.prepare_for_tokenization("{text}"),
+            "pooling": l2v.pooling_mode,
+            "max_length": l2v.max_length,
+            "doc_max_length": l2v.doc_max_length,
+            "skip_instruction": l2v.skip_instruction,
+            "instruction": s.instruction,
+            "enable_bidirectional": s.enable_bidirectional,
+            "normalize": s.normalize,
+        }
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        instruction = self.settings.instruction
+        sentences = [[instruction, t] for t in texts] if instruction else list(texts)
+        with torch.inference_mode():
+            if torch.cuda.device_count() > 1:
+                # llm2vec.encode would ignore `device` and fan batches out to a process pool
+                # over all GPUs; run its per-batch steps on our device instead
+                pairs = sentences if instruction else [["", t] for t in texts]
+                out = self.l2v._encode(
+                    [self.l2v._convert_to_str(i, t) for i, t in pairs], device=self.settings.device
+                )
+            else:
+                out = self.l2v.encode(
+                    sentences,
+                    batch_size=max(len(texts), 1),
+                    show_progress_bar=False,
+                    device=self.settings.device,
+                )
+            out = out.to(device="cpu", dtype=torch.float32)
+            if self.settings.normalize:
+                out = torch.nn.functional.normalize(out, dim=-1)
+        return out.numpy()
+
+
 BACKENDS: dict[str, Callable[[EncoderSettings], Encoder]] = {
     "sentence-transformers": SentenceTransformerEncoder,
+    "llm2vec": LLM2VecEncoder,
 }
 BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "sentence-transformers": ("sentence-transformers", "transformers"),
+    "llm2vec": ("llm2vec", "transformers", "tokenizers", "peft"),
 }
 
 
@@ -196,10 +292,12 @@ class EmbeddingCache:
         wanted = pa.array(sorted(set(hashes)), pa.string())
         found: dict[str, np.ndarray] = {}
         for shard in sorted(self.folder.glob("part-*.parquet")):
-            table = pq.read_table(shard)
-            table = table.filter(pc.is_in(table["text_hash"], value_set=wanted))
-            if table.num_rows == 0:
+            # hashes first: a shard without a wanted text costs one small column read
+            shard_hashes = pq.read_table(shard, columns=["text_hash"])["text_hash"]
+            rows = pc.indices_nonzero(pc.is_in(shard_hashes, value_set=wanted))
+            if len(rows) == 0:
                 continue
+            table = pq.read_table(shard).take(rows)
             vectors = _to_matrix(table["embedding"], self.dim)
             for h, vec in zip(table["text_hash"].to_pylist(), vectors, strict=True):
                 found.setdefault(h, vec)
@@ -232,9 +330,13 @@ def encode_missing(
     cache: EmbeddingCache,
     batch_size: int,
     flush_every: int = 2048,
-    log=sys.stderr,
+    log: TextIO | None = None,
 ) -> np.ndarray:
-    """Embeddings for `texts` (row-aligned); only texts absent from the cache reach the encoder."""
+    """Embeddings for `texts` (row-aligned); only texts absent from the cache reach the encoder.
+
+    Progress goes to `log`, by default the current sys.stderr (a rule's log file under run_rule).
+    """
+    log = log or sys.stderr
     hashes = [text_hash(t) for t in texts]
     known = cache.lookup(hashes)
     todo: dict[str, str] = {}
@@ -248,27 +350,39 @@ def encode_missing(
         flush=True,
     )
     order = sorted(todo, key=lambda h: (len(todo[h]), h))
-    pending_h: list[str] = []
-    pending_v: list[np.ndarray] = []
+    pending: list[str] = []
     start = time.perf_counter()
     done = 0
-    for lo in range(0, len(order), batch_size):
-        batch = order[lo : lo + batch_size]
-        vectors = encoder.encode([todo[h] for h in batch])
-        if vectors.shape != (len(batch), encoder.dim):
-            raise RuntimeError(f"encoder returned shape {vectors.shape} for {len(batch)} texts")
-        pending_h.extend(batch)
-        pending_v.append(vectors)
-        for h, v in zip(batch, vectors, strict=True):
-            known[h] = v
-        done += len(batch)
-        if len(pending_h) >= flush_every or done == len(order):
-            cache.add(pending_h, np.concatenate(pending_v))
-            pending_h, pending_v = [], []
+
+    def flush() -> None:
+        if pending:
+            cache.add(pending, np.stack([known[h] for h in pending]))
+            pending.clear()
             rate = done / max(time.perf_counter() - start, 1e-9)
             print(
                 f"encoded {done:,}/{len(order):,} texts ({rate:.1f} texts/s)", file=log, flush=True
             )
+
+    try:
+        for lo in range(0, len(order), batch_size):
+            batch = order[lo : lo + batch_size]
+            vectors = encoder.encode([todo[h] for h in batch])
+            if vectors.shape != (len(batch), encoder.dim):
+                raise RuntimeError(f"encoder returned shape {vectors.shape} for {len(batch)} texts")
+            # checked before caching: a broken vector must not outlive the run that produced it
+            broken = ~np.isfinite(vectors).all(axis=1) | ~vectors.any(axis=1)
+            if broken.any():
+                text = todo[batch[int(np.argmax(broken))]]
+                raise RuntimeError(
+                    f"encoder returned a non-finite or all-zero vector for {text[:120]!r}"
+                )
+            known.update(zip(batch, vectors, strict=True))
+            pending.extend(batch)
+            done += len(batch)
+            if len(pending) >= flush_every:
+                flush()
+    finally:
+        flush()  # what was encoded survives a failing batch or Ctrl-C
     return (
         np.stack([known[h] for h in hashes]) if hashes else np.empty((0, encoder.dim), np.float32)
     )
@@ -300,7 +414,7 @@ def embed_items(
     cache_root: str | os.PathLike,
     template: str,
     encoder: Encoder | None = None,
-    log=sys.stderr,
+    log: TextIO | None = None,
 ) -> dict[str, Any]:
     """Embed a domain's item texts into `out_path`; returns the provenance written with it."""
     items = pq.read_table(items_path, columns=["item_idx", "text"])
@@ -313,7 +427,6 @@ def embed_items(
     check_embeddings(matrix, item_idx, str(items_path))
     meta = {
         "encoder": settings.name,
-        **fp,
         "adapter": settings.adapter,
         "pooling": settings.pooling if settings.backend != "sentence-transformers" else "model",
         "instruction": settings.instruction,
@@ -321,6 +434,7 @@ def embed_items(
         "template": template,
         "items": str(items_path),
         "rows": len(item_idx),
+        **fp,
     }
     table = pa.table(
         {"item_idx": pa.array(item_idx, pa.int32()), "embedding": _to_list_array(matrix)}
