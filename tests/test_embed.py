@@ -36,10 +36,20 @@ from recg.embed import (
 from recg.text import DEFAULT_TEMPLATE, ItemFields, render
 
 # Embeddings of one text computed in different batches agree to float32 rounding, not bitwise:
-# padding shifts the absolute (RoPE / learned) positions and changes the matrix shapes, so the
-# kernels sum in a different order. Measured: max |diff| / max |x| = 1.5e-7 to 2.4e-7 (tiny
-# Llama/Qwen2, SmolLM2-135M with 30 layers, MiniLM). The bound leaves headroom for other CPUs.
-BATCH_RTOL = 2e-6
+# padding changes the matrix shapes and, with llm2vec's left padding, the absolute positions, so
+# the kernels sum in another order. Largest per-text relative L2 difference measured over batch
+# sizes 1, 7, 64 on this CPU: 0 for the tiny Llama/Qwen2, 8.1e-7 for MiniLM, 7.5e-7 for SmolLM2-135M
+# on item texts. A real 30-layer LLM amplifies rounding through its few huge activations: on the
+# short paraphrase titles SmolLM2 reaches 6.7e-5 (cosine 0.9999999); passing position ids that
+# ignore padding only brought that to 2.2e-5, so it is not llm2vec's position shift alone.
+BATCH_RTOL = 1e-5
+LLM_BATCH_RTOL = 2e-4
+
+
+def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest per-row relative L2 difference."""
+    return float((np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)).max())
+
 
 PARAPHRASES = [
     (
@@ -307,9 +317,8 @@ def test_embeddings_do_not_depend_on_batch_size_or_input_order(any_encoder, tmp_
     for batch_size in (1, 7, 64):
         cache = EmbeddingCache(tmp_path / f"bs{batch_size}", "k", any_encoder.dim)
         runs[batch_size] = encode_missing(texts, any_encoder, cache, batch_size)
-    scale = np.abs(runs[64]).max()
     for batch_size in (1, 7):
-        assert np.abs(runs[batch_size] - runs[64]).max() <= BATCH_RTOL * scale
+        assert rel_diff(runs[batch_size], runs[64]) <= BATCH_RTOL
 
     # order: texts are batched by (length, hash), so a shuffled input gives the same batches
     perm = np.random.default_rng(0).permutation(len(texts))
@@ -321,14 +330,20 @@ def test_embeddings_do_not_depend_on_batch_size_or_input_order(any_encoder, tmp_
 # --------------------------------------------------------------------------------------- cache
 
 
+def embed_domain(tmp_path: Path, name: str, texts: list[str], settings, encoder, template="t"):
+    """embed_items on a domain of `texts` -> <name>.parquet, through the cache in tmp_path."""
+    items = write_items(tmp_path / name / "items.parquet", texts)
+    out = tmp_path / f"{name}.parquet"
+    return embed_items(items, out, settings, tmp_path / "cache", template, encoder)
+
+
 def test_second_run_encodes_nothing(tiny_llama, tmp_path):
     settings, encoder = tiny_llama
-    items = write_items(tmp_path / "A/items.parquet", texts_of(catalogue(40)))
-    first = Counting(encoder)
-    embed_items(items, tmp_path / "a1.parquet", settings, tmp_path / "cache", "t", first)
+    texts = texts_of(catalogue(40))
+    first, again = Counting(encoder), Counting(encoder)
+    embed_domain(tmp_path, "a1", texts, settings, first)
     assert len(first.texts) == 40
-    again = Counting(encoder)
-    embed_items(items, tmp_path / "a2.parquet", settings, tmp_path / "cache", "t", again)
+    embed_domain(tmp_path, "a2", texts, settings, again)
     assert again.calls == 0
     np.testing.assert_array_equal(
         load_embeddings(tmp_path / "a1.parquet"), load_embeddings(tmp_path / "a2.parquet")
@@ -338,30 +353,14 @@ def test_second_run_encodes_nothing(tiny_llama, tmp_path):
 def test_one_percent_new_items_encode_only_those(tiny_llama, tmp_path):
     settings, encoder = tiny_llama
     old = texts_of(catalogue(200))
-    embed_items(
-        write_items(tmp_path / "v1/items.parquet", old),
-        tmp_path / "v1.parquet",
-        settings,
-        tmp_path / "cache",
-        "t",
-        encoder,
-    )
+    embed_domain(tmp_path, "v1", old, settings, encoder)
     new = texts_of(catalogue(2, kind="novelty"))
     grown = old[:100] + new + old[100:]  # new items get indices in the middle: rows shift
     counting = Counting(encoder)
-    embed_items(
-        write_items(tmp_path / "v2/items.parquet", grown),
-        tmp_path / "v2.parquet",
-        settings,
-        tmp_path / "cache",
-        "t",
-        counting,
-    )
+    embed_domain(tmp_path, "v2", grown, settings, counting)
     assert sorted(counting.texts) == sorted(new)
-    before, after = (
-        load_embeddings(tmp_path / "v1.parquet"),
-        load_embeddings(tmp_path / "v2.parquet"),
-    )
+    before = load_embeddings(tmp_path / "v1.parquet")
+    after = load_embeddings(tmp_path / "v2.parquet")
     np.testing.assert_array_equal(after[1:101], before[1:101])
     np.testing.assert_array_equal(after[103:], before[101:])
 
@@ -369,48 +368,20 @@ def test_one_percent_new_items_encode_only_those(tiny_llama, tmp_path):
 def test_new_domain_encodes_only_texts_the_cache_lacks(tiny_llama, tmp_path):
     settings, encoder = tiny_llama
     domain_a = texts_of(catalogue(50))
-    embed_items(
-        write_items(tmp_path / "A/items.parquet", domain_a),
-        tmp_path / "A.parquet",
-        settings,
-        tmp_path / "cache",
-        "t",
-        encoder,
-    )
+    embed_domain(tmp_path, "A", domain_a, settings, encoder)
     domain_b = texts_of(catalogue(30, kind="book")) + domain_a[:10]  # 10 items sold in both
     counting = Counting(encoder)
-    embed_items(
-        write_items(tmp_path / "B/items.parquet", domain_b),
-        tmp_path / "B.parquet",
-        settings,
-        tmp_path / "cache",
-        "t",
-        counting,
-    )
+    embed_domain(tmp_path, "B", domain_b, settings, counting)
     assert sorted(counting.texts) == sorted(domain_b[:30])
 
 
 def test_template_change_reembeds_everything(tiny_llama, tmp_path):
     settings, encoder = tiny_llama
     fields = catalogue(25)
-    embed_items(
-        write_items(tmp_path / "t1/items.parquet", texts_of(fields)),
-        tmp_path / "t1.parquet",
-        settings,
-        tmp_path / "cache",
-        DEFAULT_TEMPLATE,
-        encoder,
-    )
+    embed_domain(tmp_path, "t1", texts_of(fields), settings, encoder, DEFAULT_TEMPLATE)
     other = "{title}. {features}. {description}"
     counting = Counting(encoder)
-    meta = embed_items(
-        write_items(tmp_path / "t2/items.parquet", texts_of(fields, other)),
-        tmp_path / "t2.parquet",
-        settings,
-        tmp_path / "cache",
-        other,
-        counting,
-    )
+    meta = embed_domain(tmp_path, "t2", texts_of(fields, other), settings, counting, other)
     assert len(counting.texts) == 25
     assert meta["template"] == other
 
@@ -460,15 +431,14 @@ def test_interrupted_run_resumes_without_reencoding(tiny_llama, tmp_path):
 
 def test_broken_vectors_are_neither_cached_nor_written(tiny_llama, tmp_path):
     settings, encoder = tiny_llama
-    items = write_items(tmp_path / "items.parquet", texts_of(catalogue(12)))
-    out = tmp_path / "out.parquet"
+    texts = texts_of(catalogue(12))
     with pytest.raises(RuntimeError, match="non-finite or all-zero vector"):
-        embed_items(items, out, settings, tmp_path / "cache", "t", Counting(encoder, corrupt=True))
-    assert not out.exists()
+        embed_domain(tmp_path, "d", texts, settings, Counting(encoder, corrupt=True))
+    assert not (tmp_path / "d.parquet").exists()
     healthy = Counting(encoder)
-    embed_items(items, out, settings, tmp_path / "cache", "t", healthy)
+    embed_domain(tmp_path, "d", texts, settings, healthy)
     assert len(healthy.texts) == 12  # nothing of the failed run was cached
-    assert np.isfinite(load_embeddings(out)).all()
+    assert np.isfinite(load_embeddings(tmp_path / "d.parquet")).all()
 
 
 def test_checks_refuse_nan_zero_and_misalignment():
@@ -487,10 +457,8 @@ def test_checks_refuse_nan_zero_and_misalignment():
 
 def test_provenance_and_layout_of_the_output(tiny_llama, tmp_path):
     settings, encoder = tiny_llama
-    items = write_items(tmp_path / "items.parquet", texts_of(catalogue(5)))
-    embed_items(
-        items, tmp_path / "out.parquet", settings, tmp_path / "cache", DEFAULT_TEMPLATE, encoder
-    )
+    texts = texts_of(catalogue(5))
+    embed_domain(tmp_path, "out", texts, settings, encoder, DEFAULT_TEMPLATE)
     meta = embedding_metadata(tmp_path / "out.parquet")
     for key in (
         "encoder", "backend", "model", "model_folder_hash", "adapter", "pooling", "max_length",
@@ -508,7 +476,6 @@ def test_provenance_and_layout_of_the_output(tiny_llama, tmp_path):
     assert table.shape == (6, 64) and not table[0].any()
     # the cache holds exactly these texts under the fingerprint
     cache = EmbeddingCache(tmp_path / "cache", meta["fingerprint"], 64)
-    texts = pq.read_table(items)["text"].to_pylist()
     assert set(cache.lookup([text_hash(t) for t in texts])) == {text_hash(t) for t in texts}
 
 
@@ -554,7 +521,7 @@ def test_smollm2_conversion_is_a_working_chat_model(smollm2):
 
 
 @pytest.mark.integration
-def test_smollm2_runs_through_llm2vec(smollm2):
+def test_smollm2_runs_through_llm2vec(smollm2, tmp_path):
     settings = EncoderSettings(name="smollm2", backend="llm2vec", model=str(smollm2), max_length=64)
     encoder = load_encoder(settings)
     identity = encoder.identity()
@@ -565,6 +532,8 @@ def test_smollm2_runs_through_llm2vec(smollm2):
     sims = cosine(vectors, vectors)
     assert sims[~np.eye(20, dtype=bool)].max() < 0.9999  # distinct texts, distinct vectors
     assert (vectors.std(axis=0) > 0).mean() > 0.99
+    in_threes = encode_missing(texts, encoder, EmbeddingCache(tmp_path, "k", 576), batch_size=3)
+    assert rel_diff(in_threes, vectors) <= LLM_BATCH_RTOL
     accuracy, margin = paraphrase_scores(encoder)
     print(
         f"SmolLM2-135M llm2vec (bidirectional, mean) paraphrase top-1 {accuracy:.2f}, margin {margin:.3f}"

