@@ -28,26 +28,27 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+import yaml
 
 from recg.data import DomainSpec, preprocess
 from recg.embed import EmbeddingCache, EncoderSettings, embed_items, encode_missing, load_encoder
 from recg.text import DEFAULT_TEMPLATE
 
+REPO = Path(__file__).resolve().parents[1]
 SMOLLM2 = "resources/models/smollm2-135m-instruct"
 
 
+def profile(name: str) -> dict:
+    """The encoder block of a shipped config/encoders/<name>.yaml: measure what users run."""
+    return yaml.safe_load((REPO / "config" / "encoders" / f"{name}.yaml").read_text())["encoder"]
+
+
 def encoders(smollm2: str | None) -> dict[str, EncoderSettings]:
-    out = {"minilm": EncoderSettings(name="minilm", max_length=256)}
+    out = {"minilm": EncoderSettings.from_config(profile("minilm"))}
     if smollm2:
+        llm = profile("smollm2-llm2vec") | {"model": smollm2}
         for dtype in ("float32", "bfloat16"):
-            out[f"smollm2-llm2vec-{dtype}"] = EncoderSettings(
-                name="smollm2",
-                backend="llm2vec",
-                model=smollm2,
-                max_length=256,
-                dtype=dtype,
-                batch_size=16,
-            )
+            out[f"smollm2-llm2vec-{dtype}"] = EncoderSettings.from_config(llm | {"dtype": dtype})
     return out
 
 
