@@ -175,9 +175,9 @@ def test_slurm_jobs_ran_as_slurm_jobs_with_rule_resources(slurm_run: ResumedRun)
         preprocess=2, embed=2, negatives=2, train=1, evaluate=2
     )
     by_rule = {job.rule: job for job in done}
-    assert by_rule["embed"].cpus == 2 and by_rule["train"].cpus == 2  # threads: 2
-    assert by_rule["evaluate"].cpus == 1
-    assert by_rule["train"].req_mem == "8000M"  # mem_mb, attempt 1
+    # the rules' threads and mem_mb (attempt 1) became the allocation
+    assert (by_rule["embed"].cpus, by_rule["train"].cpus, by_rule["evaluate"].cpus) == (2, 1, 1)
+    assert by_rule["train"].req_mem == "8000M"
 
 
 def test_cancelled_job_fails_the_run_and_the_rerun_only_makes_what_is_missing(
@@ -196,8 +196,12 @@ def test_cancelled_job_fails_the_run_and_the_rerun_only_makes_what_is_missing(
     assert not {"demo_domain", "preprocess"} & planned.keys()
     assert planned.get("embed", 0) <= 1 and planned.get("negatives", 0) <= 1
     assert "results/embeddings/minilm/Gear.parquet" in run.mtimes_after_cancel
-    assert not any(path.startswith("results/models/") for path in run.mtimes_after_cancel)
-    # the rerun ran exactly the planned jobs and left every finished file alone
+    model_dir = "results/models/Gear/gru4rec-sem/seed1/"
+    assert not {model_dir + name for name in ("model.pt", "config.json", "train_log.csv")} & set(
+        run.mtimes_after_cancel
+    )
+    # the rerun ran exactly the planned jobs and left every finished file alone (a per-epoch
+    # checkpoint of the cancelled train job, if it got that far, is resumed and then removed)
     rules_run = Counter(
         line.split()[-1].rstrip(":")
         for line in run.rerun.output.splitlines()
@@ -205,7 +209,8 @@ def test_cancelled_job_fails_the_run_and_the_rerun_only_makes_what_is_missing(
     )
     assert rules_run == Counter(planned)
     for path, mtime in run.mtimes_after_cancel.items():
-        assert run.mtimes_after_rerun[path] == mtime, f"{path} was made again"
+        if "/checkpoint-" not in path:
+            assert run.mtimes_after_rerun[path] == mtime, f"{path} was made again"
 
 
 def test_cluster_generic_matches_local_run(generic_run: tuple[Path, str], local_run: Path) -> None:
