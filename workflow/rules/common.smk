@@ -48,6 +48,13 @@ def package_code(*modules):
     return paths
 
 
+def gpu_resources(needed):
+    """One NVIDIA GPU when a rule's device is cuda, else no gpu keys at all: executors act on the
+    mere presence of `gpu` (Kubernetes schedules onto GPU nodes, and rejects gpu_manufacturer
+    "none"), so a CPU job must not declare gpu=0."""
+    return {"gpu": 1, "gpu_manufacturer": "nvidia"} if needed else {}
+
+
 def domain_file(role):
     def path(wildcards):
         return config["domains"][wildcards.domain][role]

@@ -11,10 +11,9 @@ rule embed:
         CONDA_ENV
     threads: 2
     resources:
+        **gpu_resources(GPU_ENCODER),
         mem_mb=lambda wc, attempt: (32000 if GPU_ENCODER else 8000) * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
-        gpu=1 if GPU_ENCODER else 0,
-        gpu_manufacturer="nvidia" if GPU_ENCODER else "none",
     params:
         encoder=encoder_settings,
         template=text_template,

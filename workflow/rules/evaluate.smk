@@ -14,10 +14,9 @@ rule evaluate:
         CONDA_ENV
     threads: 1
     resources:
+        **gpu_resources(GPU_TRAIN),
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
-        gpu=1 if GPU_TRAIN else 0,
-        gpu_manufacturer="nvidia" if GPU_TRAIN else "none",
     params:
         ks=config["evaluation"]["ks"],
         batch_size=config["evaluation"]["batch_size"],

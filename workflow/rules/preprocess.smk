@@ -35,7 +35,7 @@ rule negatives:
         CONDA_ENV
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=10,
+        runtime=lambda wc, attempt: 10 * attempt,
     params:
         n=config["evaluation"]["negatives"],
         seed=config["evaluation"]["negatives_seed"],

@@ -16,10 +16,9 @@ rule train:
     # float rounding only. Small models gain little from threads: run jobs in parallel instead.
     threads: 1
     resources:
+        **gpu_resources(GPU_TRAIN),
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
-        gpu=1 if GPU_TRAIN else 0,
-        gpu_manufacturer="nvidia" if GPU_TRAIN else "none",
     params:
         settings=train_settings,
     script:
