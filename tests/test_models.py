@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from recg.evaluate import user_vectors
 from recg.models import BACKBONES, PatternFusion, build_model, load_model
 
 LLM_DIM, HIDDEN, MAX_LEN, N_ITEMS = 12, 16, 8, 30
@@ -58,6 +60,16 @@ def test_user_vectors_ignore_extra_padding(name):
         assert torch.allclose(
             model.user_vectors(seqs)[1], model.user_vectors(seqs[1:2])[0], atol=1e-5
         )
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_batched_user_vectors_keep_the_input_order(name):
+    model = _model(name)
+    rows = [[3, 7, 1, 9, 4], [6, 0, 0, 0, 0], [5, 2, 8, 0, 0], [2, 4, 0, 0, 0]]
+    inputs = np.array(rows, dtype=np.int64)
+    with torch.no_grad():
+        one_by_one = torch.cat([model.user_vectors(torch.tensor([r])) for r in rows])
+    assert torch.allclose(user_vectors(model, inputs, batch_size=2), one_by_one, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["gru4rec", "sasrec"])

@@ -108,6 +108,31 @@ def test_objective_last_trains():
     assert len(history) == 2 and summary["best_epoch"] in (1, 2)
 
 
+def test_batches_cover_every_window_once_and_group_similar_lengths():
+    trainer = Trainer(_settings(batch_size=4, length_pool=3), _table(), _sequences(), log=_quiet)
+    batches = trainer.batches()
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(trainer.inputs)))
+    spread = np.mean([np.ptp(trainer.lengths[b]) for b in batches])
+    plain = Trainer(_settings(batch_size=4, length_pool=1), _table(), _sequences(), log=_quiet)
+    plain_spread = np.mean([np.ptp(plain.lengths[b]) for b in plain.batches()])
+    assert spread < plain_spread
+
+
+def test_max_steps_caps_the_epochs():
+    settings = _settings(epochs=10, batch_size=16)
+    trainer = Trainer(settings, _table(), _sequences(), log=_quiet)
+    per_epoch = len(trainer.batches())
+    capped = Trainer(
+        dataclasses.replace(settings, max_steps=2 * per_epoch - 1),
+        _table(),
+        _sequences(),
+        log=_quiet,
+    )
+    capped.fit()
+    assert capped.epoch == 2
+
+
 # ------------------------------------------------------------------------------ the loop
 
 

@@ -78,6 +78,8 @@ class TrainSettings:
     mask_prob: float = 0.2
     mask_last_prob: float = 0.25
     val_users: int = 10000
+    length_pool: int = 50
+    max_steps: int | None = None
     alpha: float = 0.001
     tau: float = 1.0
     samples_per_domain: int = 128
@@ -187,6 +189,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.rng = np.random.default_rng(settings.seed)
         self.inputs, self.targets = training_windows(sequences, settings, self.model.backbone.cloze)
+        self.lengths = (self.inputs > 0).sum(axis=1)
         parts = settings.variant_parts
         self.weights = GeneralisationWeights(settings.alpha, settings.tau, parts.intra, parts.inter)
         if parts.inter:
@@ -255,10 +258,28 @@ class Trainer:
         return float(loss.detach()), gen
 
     def batches(self) -> list[np.ndarray]:
-        """One epoch's batches of training-window indices, in a fresh random order."""
-        order = self.rng.permutation(len(self.inputs))
+        """One epoch's batches of training-window indices, in a fresh random order.
+
+        Windows are shuffled, cut into pools of `length_pool` batches, sorted by length within a
+        pool, then batched, and the batches shuffled: each batch is padded to its own longest
+        window instead of nearly always to `max_len` (1 = plain random batches).
+        """
         size = self.settings.batch_size
-        return [order[lo : lo + size] for lo in range(0, len(order), size)]
+        pool = size * max(self.settings.length_pool, 1)
+        order = self.rng.permutation(len(self.inputs))
+        batches = []
+        for lo in range(0, len(order), pool):
+            chunk = order[lo : lo + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+        return [batches[i] for i in self.rng.permutation(len(batches))]
+
+    def _steps_left(self) -> bool:
+        """False once `max_steps` optimiser steps are done (checked between epochs)."""
+        if self.settings.max_steps is None:
+            return True
+        per_epoch = -(-len(self.inputs) // self.settings.batch_size)
+        return self.epoch * per_epoch < self.settings.max_steps
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
@@ -320,7 +341,7 @@ class Trainer:
         if checkpoint and Path(checkpoint).exists():
             self.load_checkpoint(checkpoint)
             self.log(f"resumed from {checkpoint} after epoch {self.epoch}")
-        while self.epoch < s.epochs and self.bad_epochs < s.patience:
+        while self.epoch < s.epochs and self.bad_epochs < s.patience and self._steps_left():
             start = time.perf_counter()
             row = self.train_epoch()
             score = self.validate()
