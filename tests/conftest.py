@@ -59,3 +59,16 @@ def run_snakemake(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Jobs per rule from the 'Job stats' table of `snakemake -n --quiet rules`."""
+    jobs: dict[str, int] = {}
+    started = False
+    for line in dry_run_output.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            started = True
+        elif started and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            jobs[parts[0]] = int(parts[1])
+    return jobs

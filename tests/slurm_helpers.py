@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -123,17 +124,8 @@ def profile(name: str) -> list[str]:
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Jobs a dry run would execute, per rule (the 'Job stats' table)."""
-    out = run_snakemake(workdir, "-n", "--quiet", "rules", *args, limit=300).output
-    jobs: dict[str, int] = {}
-    started = False
-    for line in out.splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            started = True
-        elif started and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            jobs[parts[0]] = int(parts[1])
-    return jobs
+    """Jobs a dry run would execute, per rule."""
+    return job_counts(run_snakemake(workdir, "-n", "--quiet", "rules", *args, limit=300).output)
 
 
 def file_mtimes(workdir: Path) -> dict[str, int]:

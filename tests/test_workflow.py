@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, job_counts, run_snakemake
 
 from recg.report import COLUMNS
 
@@ -31,16 +31,9 @@ def demo_config() -> dict:
 
 def jobs_planned(workdir: Path, config: Path) -> dict[str, int]:
     """Jobs a dry run would execute, per rule."""
-    out = run_snakemake(workdir, "-n", "--quiet", "rules", "--configfile", str(config)).stdout
-    jobs: dict[str, int] = {}
-    started = False
-    for line in out.splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            started = True
-        elif started and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            jobs[parts[0]] = int(parts[1])
-    return jobs
+    return job_counts(
+        run_snakemake(workdir, "-n", "--quiet", "rules", "--configfile", str(config)).stdout
+    )
 
 
 @pytest.fixture(scope="module")
