@@ -15,8 +15,10 @@ import time
 import numpy as np
 import torch
 
-from recg.evaluate import rank_full, rank_sampled, sample_eval_negatives, split_inputs, user_vectors
 from recg.models import build_model
+from recg.negatives import sample_eval_negatives
+from recg.ranking import rank_full, rank_sampled, user_vectors
+from recg.sequences import split_inputs
 
 
 def main() -> None:

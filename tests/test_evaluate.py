@@ -4,20 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from recg.evaluate import (
+from recg.evaluate import popularity_model_ranks
+from recg.models import build_model
+from recg.negatives import sample_eval_negatives
+from recg.ranking import (
     history_pairs,
     metric_rows,
-    pad,
-    popularity_model_ranks,
     rank_against_all,
     rank_full,
     rank_sampled,
     ranks_from_scores,
-    sample_eval_negatives,
-    split_inputs,
     user_vectors,
 )
-from recg.models import build_model
+from recg.sequences import pad, split_inputs
 
 
 def as_dict(rows):

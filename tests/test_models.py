@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from recg.evaluate import user_vectors
 from recg.models import BACKBONES, PatternFusion, build_model, load_model
+from recg.ranking import user_vectors
 
 LLM_DIM, HIDDEN, MAX_LEN, N_ITEMS = 12, 16, 8, 30
 

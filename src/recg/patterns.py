@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from recg.evaluate import metric_rows, pad, rank_full, split_inputs, user_vectors
 from recg.losses import REC_LOSSES, sample_negatives
+from recg.ranking import user_vectors, validation_ndcg
+from recg.sequences import pad, split_inputs
 
 if TYPE_CHECKING:
     from recg.models import Recommender
-    from recg.train import TrainSettings
+    from recg.settings import TrainSettings
 
 
 def cluster_users(users: np.ndarray, clusters: int, seed: int) -> np.ndarray:
@@ -38,12 +39,6 @@ def cluster_users(users: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     if k < clusters:
         centres = np.vstack([centres, np.repeat(centres[:1], clusters - k, axis=0)])
     return centres
-
-
-def _val_ndcg(model: Recommender, sequences: Sequence[np.ndarray], users: torch.Tensor) -> float:
-    """Source validation NDCG@10 of the given (fused) user states."""
-    ranks = rank_full(model, sequences, "valid", users=users)
-    return dict(((m, k), v) for m, k, v in metric_rows(ranks, [10]))[("ndcg", 10)]
 
 
 def fit_pattern_fusion(
@@ -60,53 +55,56 @@ def fit_pattern_fusion(
     fusion = model.patterns
     assert fusion is not None
     val_sequences = sequences if val_sequences is None else val_sequences
+    frozen = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
-    all_users = user_vectors(model, split_inputs(sequences, "valid", model.max_items)[0])
-    fusion.centroids.copy_(
-        torch.from_numpy(
-            cluster_users(all_users.cpu().numpy(), fusion.centroids.shape[0], settings.seed)
-        )
-    )
-    val_users = user_vectors(model, split_inputs(val_sequences, "valid", model.max_items)[0])
-
-    usable = [s for s in sequences if len(s) >= 4]
-    train_users = user_vectors(model, pad([s[:-3][-model.max_items :] for s in usable]))
-    targets = torch.tensor([s[-3] for s in usable], dtype=torch.long, device=model.device)
-    with torch.inference_mode():
-        item_vectors = model.items.outputs()
-
-    params = list(fusion.fuse.parameters())
-    for p in params:
-        p.requires_grad_(True)
-    optimizer = torch.optim.Adam(params, lr=settings.pattern_lr)
-    loss_fn = REC_LOSSES[settings.loss]
-    generator = torch.Generator().manual_seed(settings.seed)
-    with torch.no_grad():
-        best = _val_ndcg(model, val_sequences, fusion(val_users))
-    best_state, best_epoch, start = copy.deepcopy(fusion.state_dict()), 0, best
-    for epoch in range(1, settings.pattern_epochs + 1):
-        order = torch.randperm(len(usable), generator=generator).to(model.device)
-        for lo in range(0, len(order), settings.batch_size):
-            idx = order[lo : lo + settings.batch_size]
-            fused = fusion(train_users[idx])
-            pos_items = targets[idx]
-            neg_items = sample_negatives(
-                pos_items, model.items.n_items, settings.negatives, generator
+    try:
+        all_users = user_vectors(model, split_inputs(sequences, "valid", model.max_items)[0])
+        fusion.centroids.copy_(
+            torch.from_numpy(
+                cluster_users(all_users.cpu().numpy(), fusion.centroids.shape[0], settings.seed)
             )
-            pos = (fused * item_vectors[pos_items]).sum(-1)
-            neg = torch.einsum("bh,bnh->bn", fused, item_vectors[neg_items])
-            loss = loss_fn(pos, neg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        )
+        val_users = user_vectors(model, split_inputs(val_sequences, "valid", model.max_items)[0])
+
+        usable = [s for s in sequences if len(s) >= 4]
+        train_users = user_vectors(model, pad([s[:-3][-model.max_items :] for s in usable]))
+        targets = torch.tensor([s[-3] for s in usable], dtype=torch.long, device=model.device)
+        with torch.inference_mode():
+            item_vectors = model.items.outputs()
+
+        params = list(fusion.fuse.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        optimizer = torch.optim.Adam(params, lr=settings.pattern_lr)
+        loss_fn = REC_LOSSES[settings.loss]
+        generator = torch.Generator().manual_seed(settings.seed)
         with torch.no_grad():
-            score = _val_ndcg(model, val_sequences, fusion(val_users))
-        if score > best:
-            best, best_epoch, best_state = score, epoch, copy.deepcopy(fusion.state_dict())
-    fusion.load_state_dict(best_state)
-    for p in model.parameters():
-        p.requires_grad_(True)
+            best = validation_ndcg(model, val_sequences, fusion(val_users))
+        best_state, best_epoch, start = copy.deepcopy(fusion.state_dict()), 0, best
+        for epoch in range(1, settings.pattern_epochs + 1):
+            order = torch.randperm(len(usable), generator=generator).to(model.device)
+            for lo in range(0, len(order), settings.batch_size):
+                idx = order[lo : lo + settings.batch_size]
+                fused = fusion(train_users[idx])
+                pos_items = targets[idx]
+                neg_items = sample_negatives(
+                    pos_items, model.items.n_items, settings.negatives, generator
+                )
+                pos = (fused * item_vectors[pos_items]).sum(-1)
+                neg = torch.einsum("bh,bnh->bn", fused, item_vectors[neg_items])
+                loss = loss_fn(pos, neg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                score = validation_ndcg(model, val_sequences, fusion(val_users))
+            if score > best:
+                best, best_epoch, best_state = score, epoch, copy.deepcopy(fusion.state_dict())
+        fusion.load_state_dict(best_state)
+    finally:
+        for p, flag in zip(model.parameters(), frozen, strict=True):
+            p.requires_grad_(flag)
     log(
         f"SG: {fusion.centroids.shape[0]} patterns; W_f best epoch {best_epoch} "
         f"(source val NDCG@10 {start:.4f} -> {best:.4f})"

@@ -20,7 +20,6 @@ from torch import Tensor
 
 from recg.data import load_sequences
 from recg.embed import embedding_metadata, load_embeddings
-from recg.evaluate import metric_rows, pad, rank_full
 from recg.io import atomic_path, save_torch, write_json
 from recg.losses import (
     REC_LOSSES,
@@ -32,6 +31,8 @@ from recg.losses import (
 from recg.models import Recommender, build_model
 from recg.patterns import fit_pattern_fusion
 from recg.provenance import provenance, settings_hash
+from recg.ranking import validation_ndcg
+from recg.sequences import pad
 
 
 @dataclass(frozen=True)
@@ -288,8 +289,7 @@ class Trainer:
         return {"train_loss": float(loss), "gen_loss": float(gen)}
 
     def validate(self) -> float:
-        ranks = rank_full(self.model, self.val_sequences, "valid")
-        return dict(((m, k), v) for m, k, v in metric_rows(ranks, [10]))[("ndcg", 10)]
+        return validation_ndcg(self.model, self.val_sequences)
 
     # ------------------------------------------------------------------------------ checkpoints
 

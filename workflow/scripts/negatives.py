@@ -1,6 +1,6 @@
 """Draw the shared sampled-protocol negatives of a domain."""
 
-from recg.evaluate import negatives_to_file
+from recg.negatives import negatives_to_file
 from recg.runner import run_rule
 
 

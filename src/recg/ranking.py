@@ -1,0 +1,147 @@
+"""Ranking and metrics: full ranking against every item and ranking against sampled negatives.
+
+Ties count against the model (a constant scorer ranks last), so no model gains from ties. Training
+validation, SG's W_f selection and evaluation all rank through these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from recg.sequences import CUT, flatten, split_inputs
+
+if TYPE_CHECKING:
+    from recg.models import Recommender
+
+
+def ranks_from_scores(scores: Tensor, target_scores: Tensor, valid: Tensor | None = None) -> Tensor:
+    """0-based rank of each target: candidates scoring >= the target, the target itself excluded."""
+    ahead = scores >= target_scores.unsqueeze(1)
+    if valid is not None:
+        ahead &= valid
+    return ahead.sum(dim=1) - 1
+
+
+def metric_rows(ranks: np.ndarray, ks: Sequence[int]) -> list[tuple[str, int, float]]:
+    """(metric, k, value): Recall@k (= HR@k, one target per user), NDCG@k, and MRR (k = 0)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    rows = []
+    for k in ks:
+        hit = ranks < k
+        rows.append(("recall", k, float(hit.mean())))
+        rows.append(("ndcg", k, float((hit / np.log2(ranks + 2)).mean())))
+    rows.append(("mrr", 0, float((1.0 / (ranks + 1)).mean())))
+    return rows
+
+
+def history_pairs(
+    values: np.ndarray, starts: np.ndarray, ends: np.ndarray, targets: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (row, item) pairs of each row's history values[starts:ends], targets excluded."""
+    lengths = ends - starts
+    rows = np.repeat(np.arange(len(starts)), lengths)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    items = values[np.arange(len(rows)) - first + np.repeat(starts, lengths)]
+    keys = np.unique(rows * (n_items + 1) + items)
+    rows, items = np.divmod(keys, n_items + 1)
+    keep = items != targets[rows]
+    return rows[keep], items[keep]
+
+
+def rank_against_all(
+    score_batch: Callable[[int, int], Tensor],
+    sequences: Sequence[np.ndarray],
+    split: str,
+    n_items: int,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """Ranks of a split's targets among all items outside each user's input history.
+
+    `score_batch(lo, hi)` returns the (hi - lo, N + 1) scores of users lo..hi; history items are
+    discounted by gathering their few scores instead of materialising a (users x items) mask.
+    """
+    values, offsets = flatten(sequences)
+    ends = offsets[1:] - CUT[split]
+    targets = values[ends]
+    ranks = []
+    for lo in range(0, len(sequences), batch_size):
+        hi = min(lo + batch_size, len(sequences))
+        scores = score_batch(lo, hi)[:, 1:]
+        device = scores.device
+        target = torch.from_numpy(targets[lo:hi]).to(device)
+        target_scores = scores.gather(1, (target - 1)[:, None])
+        ahead = (scores >= target_scores).sum(dim=1) - 1
+        rows, items = history_pairs(values, offsets[lo:hi], ends[lo:hi], targets[lo:hi], n_items)
+        rows_t = torch.from_numpy(rows).to(device)
+        items_t = torch.from_numpy(items - 1).to(device)
+        hist_ahead = scores[rows_t, items_t] >= target_scores[rows_t, 0]
+        ahead -= torch.bincount(rows_t[hist_ahead], minlength=hi - lo)
+        ranks.append(ahead.cpu())
+    return torch.cat(ranks).numpy() if ranks else np.empty(0, np.int64)
+
+
+@torch.inference_mode()
+def user_vectors(model: Recommender, inputs: np.ndarray, batch_size: int = 1024) -> Tensor:
+    """User states of right-padded inputs, in batches of similar length to cut padding."""
+    model.eval()
+    lengths = (inputs > 0).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    out = torch.empty(len(inputs), model.backbone.hidden, device=model.device)
+    for lo in range(0, len(inputs), batch_size):
+        rows = order[lo : lo + batch_size]
+        width = max(int(lengths[rows].max()), 1)
+        batch = torch.from_numpy(inputs[rows, :width]).to(model.device)
+        out[torch.from_numpy(rows).to(model.device)] = model.user_vectors(batch)
+    return out
+
+
+@torch.inference_mode()
+def rank_full(
+    model: Recommender,
+    sequences: Sequence[np.ndarray],
+    split: str,
+    batch_size: int = 1024,
+    users: Tensor | None = None,
+) -> np.ndarray:
+    """Ranks of the split's targets among all items not in the user's input history."""
+    if users is None:
+        users = user_vectors(model, split_inputs(sequences, split, model.max_items)[0], batch_size)
+    items = model.items.outputs()
+    return rank_against_all(
+        lambda lo, hi: users[lo:hi] @ items.T, sequences, split, model.items.n_items, batch_size
+    )
+
+
+@torch.inference_mode()
+def rank_sampled(
+    model: Recommender,
+    sequences: Sequence[np.ndarray],
+    negatives: np.ndarray,
+    batch_size: int = 1024,
+    users: Tensor | None = None,
+) -> np.ndarray:
+    """Ranks of the test targets among their pre-drawn negatives."""
+    inputs, targets = split_inputs(sequences, "test", model.max_items)
+    users = user_vectors(model, inputs, batch_size) if users is None else users
+    candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
+    candidates = candidates.to(model.device)
+    items = model.items.outputs()
+    ranks = []
+    for lo in range(0, len(inputs), batch_size):
+        vectors = items[candidates[lo : lo + batch_size]]
+        scores = torch.einsum("bh,bch->bc", users[lo : lo + batch_size], vectors)
+        ranks.append(ranks_from_scores(scores, scores[:, 0]).cpu())
+    return torch.cat(ranks).numpy()
+
+
+def validation_ndcg(
+    model: Recommender, sequences: Sequence[np.ndarray], users: Tensor | None = None
+) -> float:
+    """Source validation NDCG@10 (full ranking): what early stopping and SG's W_f are chosen on."""
+    ranks = rank_full(model, sequences, "valid", users=users)
+    return dict(((m, k), v) for m, k, v in metric_rows(ranks, [10]))[("ndcg", 10)]
