@@ -23,3 +23,25 @@ def test_has_text_needs_title_features_or_description():
 
 def test_template_placeholders():
     assert template_placeholders("{title} by {brand}") == ["title", "brand"]
+
+
+def test_clean_of_a_long_text_equals_cleaning_it_whole():
+    import random
+
+    from recg.text import _tidy
+
+    rng = random.Random(1)
+    pieces = ["<b>", "</p>", "&amp;", "&lt;", " ", "\n", "word", "x" * 60, "<" + "a" * 190 + ">"]
+    for _ in range(500):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 600)))
+        for max_chars in (16, 50, 200):
+            assert clean(text, max_chars) == _tidy(text)[:max_chars].rstrip()
+
+
+def test_clean_of_a_megabyte_is_quick():
+    import time
+
+    start = time.perf_counter()
+    assert clean("<p>lamp &amp; shade</p>" * 50_000, 100).startswith("lamp & shade lamp")
+    assert clean("<" * 2_000_000, 20) == "<" * 20
+    assert time.perf_counter() - start < 0.5

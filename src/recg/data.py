@@ -1,7 +1,8 @@
-"""Raw Amazon reviews -> chronological item sequences, in memory bounded by the interaction arrays.
+"""Raw reviews -> chronological item sequences, in memory bounded by the interaction arrays.
 
-Reviews are streamed through pyarrow's JSON reader (no Python object per line); metadata is read
-line by line but only the text of items that occur in the reviews is kept.
+JSON reviews are streamed through pyarrow's JSON reader (no Python object per line); Python-literal
+reviews (Steam), and any JSON file that the fast reader rejects, are read line by line so that an
+error names its line. Metadata is read line by line but only the text of reviewed items is kept.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import ast
 import gzip
 import json
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +25,37 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from recg.errors import EmptyDomainError, InputError
-from recg.io import write_json, write_parquet
+from recg.io import write_tables
 from recg.provenance import provenance
 from recg.text import DEFAULT_TEMPLATE, ItemFields, clean, render
 
 MIN_SEQUENCE_LENGTH = 3  # one training item, one validation item, one test item
+REPORTED_LINES = 10  # line numbers of skipped or odd lines kept in stats.json
 
 
 @dataclass(frozen=True)
 class RawFormat:
-    """Field names of one raw layout; `time_scale` converts its timestamps to milliseconds."""
+    """Field names of one raw layout.
+
+    `time_scale` converts integer timestamps to milliseconds; with `dates` the time field is a
+    'YYYY-MM-DD' string, read as midnight UTC. Text fields name alternatives: the first present
+    one is used, except that with `join_features` all feature fields are joined.
+    """
 
     user: str
     item: str
     time: str
     time_scale: int
     meta_item: str
-    title: str
+    title: tuple[str, ...]
     features: tuple[str, ...]
-    description: str
+    description: tuple[str, ...]
     brand: tuple[str, ...]
     categories: tuple[str, ...]
-    python_literals: bool
+    meta_literals: bool
+    review_literals: bool = False
+    dates: bool = False
+    join_features: bool = False
 
 
 FORMATS: dict[str, RawFormat] = {
@@ -54,12 +65,12 @@ FORMATS: dict[str, RawFormat] = {
         time="timestamp",
         time_scale=1,
         meta_item="parent_asin",
-        title="title",
+        title=("title",),
         features=("features",),
-        description="description",
+        description=("description",),
         brand=("store",),
         categories=("categories",),
-        python_literals=False,
+        meta_literals=False,
     ),
     # Amazon 2018 and 2014 share these names; 2014 metadata lines are Python literals.
     "amazon2018": RawFormat(
@@ -68,12 +79,30 @@ FORMATS: dict[str, RawFormat] = {
         time="unixReviewTime",
         time_scale=1000,
         meta_item="asin",
-        title="title",
+        title=("title",),
         features=("feature", "features"),
-        description="description",
+        description=("description",),
         brand=("brand",),
         categories=("category", "categories"),
-        python_literals=True,
+        meta_literals=True,
+    ),
+    # Steam (Kang & McAuley 2018): steam_reviews.json.gz and steam_games.json.gz, both one Python
+    # literal per line; reviews carry a day, games no description.
+    "steam": RawFormat(
+        user="username",
+        item="product_id",
+        time="date",
+        time_scale=1,
+        meta_item="id",
+        title=("app_name", "title"),
+        features=("genres", "tags", "specs"),
+        description=("description",),
+        brand=("developer", "publisher"),
+        categories=("genres",),
+        meta_literals=True,
+        review_literals=True,
+        dates=True,
+        join_features=True,
     ),
 }
 
@@ -89,6 +118,7 @@ class DomainSpec:
     min_year: int | None = None
     template: str = DEFAULT_TEMPLATE
     max_field_chars: int = 1000
+    max_bad_lines: int = 0
 
 
 @dataclass
@@ -126,59 +156,126 @@ class Domain:
 # ---------------------------------------------------------------------------------------- reading
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
 def _check_exists(path: Path, role: str) -> None:
     if not path.is_file():
         raise InputError(f"{role} file not found: {path}")
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, line) pairs, turning gzip damage into an InputError."""
+def _is_gzip(path: Path) -> bool:
+    """By content, not by name: a gzip file without '.gz' (or a plain one with it) still reads."""
+    with path.open("rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, raw line), turning gzip damage into an InputError."""
     try:
-        with _open_text(path) as handle:
+        with gzip.open(path, "rb") if _is_gzip(path) else path.open("rb") as handle:
             yield from enumerate(handle, start=1)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"{path}: truncated or corrupt gzip file ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _check_utf8(path: Path, lineno: int, raw: bytes, fields: dict[str, str]) -> None:
+    for key, value in fields.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            column = raw.decode("utf-8", "replace").find("\ufffd") + 1
+            raise InputError(
+                f"{path}:{lineno}: field '{key}' is not UTF-8 text (bad byte near column {column})"
+            ) from None
 
 
 def _parse_line(path: Path, lineno: int, line: str, python_literals: bool) -> dict[str, Any]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        if not python_literals:
-            raise InputError(f"{path}:{lineno}: malformed JSON: {exc.msg}") from exc
-        try:
-            record = ast.literal_eval(line)
-        except (ValueError, SyntaxError) as exc2:
-            raise InputError(f"{path}:{lineno}: malformed JSON: {exc.msg}") from exc2
+        message = f"{path}:{lineno}: malformed JSON: {exc.msg}"
+        if python_literals:
+            try:
+                record = ast.literal_eval(line)
+            except (ValueError, SyntaxError, MemoryError, RecursionError) as exc2:
+                raise InputError(f"{message} (nor a Python literal)") from exc2
+        else:
+            if lineno == 1:
+                message += " (expected JSON Lines: one JSON object per line)"
+            raise InputError(message) from exc
     if not isinstance(record, dict):
-        raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        hint = ""
+        if isinstance(record, list):
+            hint = " (a JSON array is not JSON Lines: write one object per line)"
+        raise InputError(
+            f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}{hint}"
+        )
     return record
 
 
-def _locate_review_problem(path: Path, fmt: RawFormat) -> InputError | None:
-    """Find the first line that breaks the review schema, for an error that names it."""
-    for lineno, line in _iter_lines(path):
-        if not line.strip():
-            continue
-        record = _parse_line(path, lineno, line, python_literals=False)
-        for key, kind in ((fmt.user, str), (fmt.item, str), (fmt.time, int)):
-            value = record.get(key)
-            if value is None:
-                return InputError(f"{path}:{lineno}: missing required field '{key}'")
-            if not isinstance(value, kind) or isinstance(value, bool):
-                return InputError(
-                    f"{path}:{lineno}: field '{key}' must be {kind.__name__}, "
-                    f"got {type(value).__name__} {value!r}"
-                )
-    return None
+class _BadLines:
+    """Review lines skipped under `preprocess.max_bad_lines`; one more than allowed is an error."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self.first: list[int] = []
+
+    def skip(self, error: InputError, lineno: int) -> None:
+        self.count += 1
+        if len(self.first) < REPORTED_LINES:
+            self.first.append(lineno)
+        if self.count > self.limit:
+            if self.limit == 0:
+                # a bad first line means a wrong file rather than a damaged line: no hint then
+                hint = " (to skip such lines, set preprocess.max_bad_lines)" if lineno > 1 else ""
+                raise InputError(f"{error}{hint}")
+            lines = ", ".join(map(str, self.first))
+            raise InputError(
+                f"{error}; that is bad review line {self.count}, more than "
+                f"preprocess.max_bad_lines={self.limit} (bad lines: {lines}"
+                f"{', ...' if self.count > len(self.first) else ''})"
+            )
+
+
+def _review_fields(
+    path: Path, lineno: int, record: dict[str, Any], fmt: RawFormat, days: dict[str, int]
+) -> tuple[str, str, int]:
+    """User, item and time in milliseconds of one review record, or an InputError naming it."""
+    values = []
+    for key in (fmt.user, fmt.item):
+        value = record.get(key)
+        if value is None:
+            raise InputError(f"{path}:{lineno}: missing required field '{key}'")
+        if not isinstance(value, str):
+            raise InputError(
+                f"{path}:{lineno}: field '{key}' must be str, got {type(value).__name__} {value!r}"
+            )
+        values.append(value)
+    value = record.get(fmt.time)
+    if value is None:
+        raise InputError(f"{path}:{lineno}: missing required field '{fmt.time}'")
+    if fmt.dates:
+        time = days.get(value) if isinstance(value, str) else None
+        if time is None:
+            time = days[value] = _day_ms(path, lineno, fmt.time, value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        time = value * fmt.time_scale
+    else:
+        raise InputError(
+            f"{path}:{lineno}: field '{fmt.time}' must be int, got {type(value).__name__} {value!r}"
+        )
+    return values[0], values[1], time
+
+
+def _day_ms(path: Path, lineno: int, key: str, value: Any) -> int:
+    try:
+        day = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{path}:{lineno}: field '{key}' must be a 'YYYY-MM-DD' date, got {value!r}"
+        ) from None
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
 
 
 class _Codebook:
@@ -194,14 +291,14 @@ class _Codebook:
         parts = []
         for chunk in chunks:
             lookup = np.fromiter(
-                (self._code(v) for v in chunk.dictionary.to_pylist()),
+                (self.code(v) for v in chunk.dictionary.to_pylist()),
                 dtype=np.int32,
                 count=len(chunk.dictionary),
             )
             parts.append(lookup[chunk.indices.to_numpy(zero_copy_only=False)])
         return np.concatenate(parts) if parts else np.empty(0, np.int32)
 
-    def _code(self, value: str) -> int:
+    def code(self, value: str) -> int:
         code = self.codes.get(value)
         if code is None:
             code = self.codes[value] = len(self.values)
@@ -209,59 +306,126 @@ class _Codebook:
         return code
 
 
-def read_interactions(
-    path: str | Path, fmt: RawFormat, min_time_ms: int | None = None
-) -> tuple[Interactions, int]:
-    """Stream a review file; return interactions at or after `min_time_ms` and the raw count."""
-    path = Path(path)
-    _check_exists(path, "reviews")
+class _SchemaProblem(Exception):
+    pass
+
+
+def _interactions(
+    users: _Codebook, items: _Codebook, user: np.ndarray, item: np.ndarray, time: np.ndarray
+) -> Interactions:
+    return Interactions(
+        users=users.values,
+        items=items.values,
+        user=user,
+        item=item,
+        time=time,
+        order=np.arange(len(user), dtype=np.int64),
+    )
+
+
+def _read_fast(path: Path, fmt: RawFormat, min_time_ms: int | None) -> tuple[Interactions, int]:
+    """pyarrow's JSON reader; raises _SchemaProblem (or pyarrow's error) on any doubtful line."""
     schema = pa.schema([(fmt.user, pa.string()), (fmt.item, pa.string()), (fmt.time, pa.int64())])
     users, items = _Codebook(), _Codebook()
     user_parts, item_parts, time_parts = [], [], []
     total = 0
-    try:
-        stream = pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
-        reader = pj.open_json(
-            stream,
-            read_options=pj.ReadOptions(block_size=1 << 24),
-            parse_options=pj.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        )
-        for batch in reader:
-            total += batch.num_rows
-            columns = [batch.column(name) for name in (fmt.user, fmt.item, fmt.time)]
-            if any(col.null_count for col in columns):
-                raise _SchemaProblem
-            times = columns[2].to_numpy() * fmt.time_scale
-            keep = None if min_time_ms is None else times >= min_time_ms
-            if keep is not None:
-                columns = [col.filter(pa.array(keep)) for col in columns]
-                times = times[keep]
-            user_parts.append(users.encode(columns[0]))
-            item_parts.append(items.encode(columns[1]))
-            time_parts.append(times.astype(np.int64))
-    except (pa.ArrowInvalid, _SchemaProblem) as exc:
-        problem = _locate_review_problem(path, fmt)
-        if problem is None:
-            raise InputError(f"{path}: cannot read reviews ({exc})") from exc
-        raise problem from exc
-    except OSError as exc:
-        raise InputError(f"{path}: truncated or corrupt file ({exc})") from exc
-    user = np.concatenate(user_parts) if user_parts else np.empty(0, np.int32)
-    interactions = Interactions(
-        users=users.values,
-        items=items.values,
-        user=user,
-        item=np.concatenate(item_parts) if item_parts else np.empty(0, np.int32),
-        time=np.concatenate(time_parts) if time_parts else np.empty(0, np.int64),
-        order=np.arange(len(user), dtype=np.int64),
+    stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
+    reader = pj.open_json(
+        stream,
+        read_options=pj.ReadOptions(block_size=1 << 24),
+        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
     )
-    return interactions, total
+    for batch in reader:
+        total += batch.num_rows
+        columns = [batch.column(name) for name in (fmt.user, fmt.item, fmt.time)]
+        if any(col.null_count for col in columns):
+            raise _SchemaProblem
+        times = columns[2].to_numpy() * fmt.time_scale
+        if min_time_ms is not None:
+            keep = times >= min_time_ms
+            columns = [col.filter(pa.array(keep)) for col in columns]
+            times = times[keep]
+        user_parts.append(users.encode(columns[0]))
+        item_parts.append(items.encode(columns[1]))
+        time_parts.append(times.astype(np.int64))
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+    inter = _interactions(
+        users,
+        items,
+        joined(user_parts, np.int32),
+        joined(item_parts, np.int32),
+        joined(time_parts, np.int64),
+    )
+    return inter, total
 
 
-class _SchemaProblem(Exception):
-    pass
+def _read_lines(
+    path: Path, fmt: RawFormat, min_time_ms: int | None, bad: _BadLines
+) -> tuple[Interactions, int]:
+    """One record at a time, so that a bad line is named, and skipped if the config allows."""
+    users, items = _Codebook(), _Codebook()
+    user, item, time = array("i"), array("i"), array("q")
+    days: dict[str, int] = {}
+    total = 0
+    for lineno, raw in _iter_lines(path):
+        if not raw.strip():
+            continue
+        total += 1
+        try:
+            try:
+                line, dirty = raw.decode("utf-8"), False
+            except UnicodeDecodeError:
+                # Like the fast reader, tolerate stray bytes in fields that are not read.
+                line, dirty = raw.decode("utf-8", "surrogateescape"), True
+            record = _parse_line(path, lineno, line, fmt.review_literals)
+            u, i, t = _review_fields(path, lineno, record, fmt, days)
+            if dirty:
+                _check_utf8(path, lineno, raw, {fmt.user: u, fmt.item: i})
+        except InputError as exc:
+            bad.skip(exc, lineno)
+            continue
+        if min_time_ms is not None and t < min_time_ms:
+            continue
+        user.append(users.code(u))
+        item.append(items.code(i))
+        time.append(t)
+    inter = _interactions(
+        users,
+        items,
+        np.frombuffer(user, np.int32).copy(),
+        np.frombuffer(item, np.int32).copy(),
+        np.frombuffer(time, np.int64).copy(),
+    )
+    return inter, total
+
+
+def read_interactions(
+    path: str | Path, fmt: RawFormat, min_time_ms: int | None = None, max_bad_lines: int = 0
+) -> tuple[Interactions, dict[str, Any]]:
+    """Stream a review file; return interactions at or after `min_time_ms` and a line report.
+
+    Up to `max_bad_lines` malformed or incomplete lines are skipped and reported.
+    """
+    path = Path(path)
+    _check_exists(path, "reviews")
+    bad = _BadLines(max_bad_lines)
+    inter = None
+    if not fmt.review_literals:
+        try:
+            inter, total = _read_fast(path, fmt, min_time_ms)
+        except (pa.ArrowInvalid, _SchemaProblem, UnicodeDecodeError, OSError):
+            inter = None
+    if inter is None:
+        inter, total = _read_lines(path, fmt, min_time_ms, bad)
+    if total == 0:
+        raise InputError(f"{path}: no reviews (the file is empty)")
+    if total == bad.count:
+        raise InputError(f"{path}: no usable review: all {total} lines are bad")
+    report = {"lines": total, "bad_lines": bad.count, "first_bad_lines": bad.first}
+    return inter, report
 
 
 def _first_present(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -271,31 +435,94 @@ def _first_present(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+def _joined(record: dict[str, Any], keys: tuple[str, ...], max_chars: int) -> str:
+    """All the named fields, comma-separated, a value repeated in a later field (a genre among
+    the tags) once."""
+    seen: set[str] = set()
+    parts: list[str] = []
+    for key in keys:
+        values = record.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            text = clean(value, max_chars)
+            if text and text.casefold() not in seen:
+                seen.add(text.casefold())
+                parts.append(text)
+    return clean(", ".join(parts), max_chars)
+
+
+def _item_fields(record: dict[str, Any], fmt: RawFormat, max_chars: int) -> ItemFields:
+    if fmt.join_features:
+        features = _joined(record, fmt.features, max_chars)
+    else:
+        features = clean(_first_present(record, fmt.features), max_chars)
+    return ItemFields(
+        title=clean(_first_present(record, fmt.title), max_chars),
+        features=features,
+        description=clean(_first_present(record, fmt.description), max_chars),
+        brand=clean(_first_present(record, fmt.brand), max_chars),
+        categories=clean(_first_present(record, fmt.categories), max_chars),
+    )
+
+
 def read_item_fields(
     path: str | Path, fmt: RawFormat, wanted: dict[str, int], max_chars: int
-) -> dict[int, ItemFields]:
-    """Text fields of the wanted items (keyed by their code); the first record of an item wins."""
+) -> tuple[dict[int, ItemFields], dict[str, Any]]:
+    """Text fields of the wanted items (keyed by their code) and a report on the file.
+
+    The first record of an item wins; later ones are counted. A line without an item id (Steam's
+    games file has some) cannot be joined to any review: it is counted and skipped. Bytes that
+    are not UTF-8 are replaced, and the line counted.
+    """
     path = Path(path)
     _check_exists(path, "meta")
     found: dict[int, ItemFields] = {}
-    for lineno, line in _iter_lines(path):
-        if not line.strip():
+    ids = array("q")
+    lines = 0
+    no_id: list[int] = []
+    no_id_count = 0
+    not_utf8: list[int] = []
+    not_utf8_count = 0
+    for lineno, raw in _iter_lines(path):
+        if not raw.strip():
             continue
-        record = _parse_line(path, lineno, line, fmt.python_literals)
+        lines += 1
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw.decode("utf-8", "replace")
+            not_utf8_count += 1
+            if len(not_utf8) < REPORTED_LINES:
+                not_utf8.append(lineno)
+        record = _parse_line(path, lineno, line, fmt.meta_literals)
         item_id = record.get(fmt.meta_item)
         if not isinstance(item_id, str) or not item_id:
-            raise InputError(f"{path}:{lineno}: missing required field '{fmt.meta_item}'")
+            no_id_count += 1
+            if len(no_id) < REPORTED_LINES:
+                no_id.append(lineno)
+            continue
+        ids.append(hash(item_id))
         code = wanted.get(item_id)
         if code is None or code in found:
             continue
-        found[code] = ItemFields(
-            title=clean(record.get(fmt.title), max_chars),
-            features=clean(_first_present(record, fmt.features), max_chars),
-            description=clean(record.get(fmt.description), max_chars),
-            brand=clean(_first_present(record, fmt.brand), max_chars),
-            categories=clean(_first_present(record, fmt.categories), max_chars),
+        found[code] = _item_fields(record, fmt, max_chars)
+    if lines and no_id_count == lines:
+        raise InputError(
+            f"{path}: no line has the item id field '{fmt.meta_item}' "
+            f"(is the domain's format right?)"
         )
-    return found
+    distinct = len(np.unique(np.frombuffer(ids, np.int64))) if len(ids) else 0
+    report = {
+        "lines": lines,
+        "duplicate_lines": len(ids) - distinct,
+        "lines_without_id": no_id_count,
+        "first_lines_without_id": no_id,
+        "non_utf8_lines": not_utf8_count,
+        "first_non_utf8_lines": not_utf8,
+        "reviewed_items_missing": len(wanted) - len(found),
+        "unreviewed_items": distinct - len(found),
+        "empty_titles": sum(1 for f in found.values() if not f.title),
+    }
+    return found, report
 
 
 # -------------------------------------------------------------------------------------- filtering
@@ -373,8 +600,15 @@ def preprocess(spec: DomainSpec, log: Callable[[str], None] = print) -> Domain:
     fmt = FORMATS[spec.format]
     steps: list[dict[str, Any]] = []
     min_time = None if spec.min_year is None else year_start_ms(spec.min_year)
-    inter, raw_total = read_interactions(spec.reviews, fmt, min_time)
+    inter, reviews = read_interactions(spec.reviews, fmt, min_time, spec.max_bad_lines)
+    raw_total = reviews["lines"] - reviews["bad_lines"]
     log(f"{spec.name}: read {raw_total:,} reviews from {spec.reviews}")
+    if reviews["bad_lines"]:
+        log(
+            f"{spec.name}: WARNING: skipped {reviews['bad_lines']:,} bad lines of {spec.reviews} "
+            f"(preprocess.max_bad_lines={spec.max_bad_lines}; lines "
+            f"{', '.join(map(str, reviews['first_bad_lines']))})"
+        )
     steps.append({"step": "read", "interactions": raw_total})
     if spec.min_year is not None:
         after = _counts(inter)
@@ -393,7 +627,8 @@ def preprocess(spec: DomainSpec, log: Callable[[str], None] = print) -> Domain:
     _record(steps, "dedupe", before, _counts(inter))
 
     codes = {asin: code for code, asin in enumerate(inter.items)}
-    fields = read_item_fields(spec.meta, fmt, codes, spec.max_field_chars)
+    fields, meta = read_item_fields(spec.meta, fmt, codes, spec.max_field_chars)
+    _log_meta(spec, meta, log)
     has_text = np.zeros(len(inter.items), dtype=bool)
     for code, item_fields in fields.items():
         has_text[code] = item_fields.has_text()
@@ -424,11 +659,26 @@ def preprocess(spec: DomainSpec, log: Callable[[str], None] = print) -> Domain:
 
     items, sequences = _build_tables(inter, fields, spec.template)
     stats = _stats(spec, items, sequences, steps)
+    stats["input"] = {"reviews": reviews, "meta": meta}
     log(
         f"{spec.name}: {stats['users']:,} users, {stats['items']:,} items, "
         f"{stats['interactions']:,} interactions"
     )
     return Domain(items=items, sequences=sequences, stats=stats)
+
+
+def _log_meta(spec: DomainSpec, meta: dict[str, Any], log: Callable[[str], None]) -> None:
+    notes = {
+        "duplicate_lines": "duplicate lines (the first line of an item is used)",
+        "lines_without_id": "lines without an item id (skipped)",
+        "non_utf8_lines": "lines with bytes that are not UTF-8 (replaced)",
+        "reviewed_items_missing": "reviewed items without metadata (dropped as no-text)",
+        "unreviewed_items": "items never reviewed",
+        "empty_titles": "reviewed items whose title is empty after clean-up",
+    }
+    for key, note in notes.items():
+        if meta[key]:
+            log(f"{spec.name}: {spec.meta}: {note}: {meta[key]:,}")
 
 
 def _build_tables(
@@ -511,10 +761,12 @@ def preprocess_to_files(
     stats_path: str | Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run `preprocess` and write its three outputs, each carrying its provenance."""
+    """Run `preprocess` and write its three outputs, each carrying its provenance: all or none."""
     domain = preprocess(spec, log)
     prov = {"domain": spec.name, **provenance(asdict(spec))}
-    write_parquet(domain.items, items_path, prov)
-    write_parquet(domain.sequences, sequences_path, prov)
-    write_json({**domain.stats, "provenance": prov}, stats_path)
+    write_tables(
+        {items_path: domain.items, sequences_path: domain.sequences},
+        prov,
+        {stats_path: {**domain.stats, "provenance": prov}},
+    )
     return domain.stats

@@ -24,6 +24,9 @@ MISSING = {
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
+# Clean-up is local (a tag spans at most 202 characters): a raw prefix whose clean text is this
+# much longer than the cut cleans to the same first characters as the whole text.
+_MARGIN = 256
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,26 @@ class ItemFields:
 
 
 def clean(value: object, max_chars: int) -> str:
-    """Flatten str/list/nested-list metadata to one tidy line (HTML unescaped, tags removed)."""
+    """Flatten str/list/nested-list metadata to one tidy line (HTML unescaped, tags removed).
+
+    Only as much of a long text is cleaned as the cut needs, so a megabyte of HTML costs no more
+    than a page.
+    """
     text = " ".join(_flatten(value))
+    size = 4 * max_chars + _MARGIN
+    while True:
+        tidy = _tidy(text[:size])
+        if size >= len(text) or len(tidy) >= max_chars + _MARGIN:
+            return tidy[:max_chars].rstrip()
+        size *= 4
+
+
+def _tidy(text: str) -> str:
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    text = _SPACE.sub(" ", text).strip()
-    return text[:max_chars].rstrip()
+    return _SPACE.sub(" ", text).strip()
 
 
 def _flatten(value: object) -> Iterable[str]:
