@@ -39,13 +39,25 @@ def _save(fig: Figure, out: str | os.PathLike) -> Figure:
     return fig
 
 
+def _legend(
+    fig: Figure, handles: Sequence, labels: Sequence[str], pairs: bool = False, **kw
+) -> None:
+    """Below the panels, as many columns as the figure is wide (R@k/N@k pairs kept together)."""
+    entry = 0.7 + 0.075 * max(len(label) for label in labels)
+    ncols = max(1, min(len(labels), int(fig.get_figwidth() // entry)))
+    if pairs:
+        runs = math.ceil(len(labels) / 2)
+        ncols = math.ceil(runs / math.ceil(runs / ncols))
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small", **kw)
+
+
 def _grid(n: int, ncols: int, width: float, height: float) -> tuple[Figure, list[plt.Axes]]:
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
     fig, axes = plt.subplots(
         nrows,
         ncols,
-        figsize=(width * ncols + 2.5, height * nrows + 0.8),
+        figsize=(max(6.0, width * ncols + 0.5), height * nrows + 1.6),
         layout="constrained",
         squeeze=False,
     )
@@ -118,9 +130,9 @@ def plot_results(
         ax.set_ylabel(f"metric@{k} (%)")
         ax.set_title(source if in_domain else f"{source} → {target}")
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{kind} Recall@{k} and NDCG@{k} on protocol {protocol} (mean ± std over seeds)")
+    fig.suptitle(f"{kind} Recall@{k} and NDCG@{k}, protocol {protocol}\nmean ± std over seeds")
     if handles:
-        fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="small")
+        _legend(fig, list(handles.values()), list(handles), pairs=True)
     return _save(fig, out)
 
 
@@ -155,7 +167,7 @@ def plot_sensitivity(
     pairs = sorted(set(zip(part["source"], part["target"], strict=True)))
     ncols = max(1, len(pairs))
     fig, axes = plt.subplots(
-        2, ncols, figsize=(3.4 * ncols + 2.8, 5.6), layout="constrained", squeeze=False
+        2, ncols, figsize=(max(6.0, 3.4 * ncols + 0.6), 6.6), layout="constrained", squeeze=False
     )
     values = part[key].unique()
     log = len(values) > 0 and values.min() > 0 and values.max() / values.min() >= 100
@@ -187,12 +199,12 @@ def plot_sensitivity(
             ax.set_title(f"{source} → {target}" if pairs else "no zero-shot runs")
             ax.grid(alpha=0.3)
     fig.suptitle(
-        f"Sensitivity to {key}: zero-shot Recall@{k} and NDCG@{k} on protocol {protocol} "
-        "(mean ± std over seeds)"
+        f"Sensitivity to {key}, zero-shot, protocol {protocol}\n"
+        f"Recall@{k} and NDCG@{k}, mean ± std over seeds"
     )
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+        _legend(fig, handles, labels)
     return _save(fig, out)
 
 
@@ -225,7 +237,7 @@ def plot_embedding_map(
     fig, axes = plt.subplots(
         1,
         len(spaces),
-        figsize=(4.2 * len(spaces) + 1.8, 4.4),
+        figsize=(4.2 * len(spaces) + 0.4, 5.0),
         layout="constrained",
         squeeze=False,
     )
@@ -254,7 +266,7 @@ def plot_embedding_map(
         ax.set_yticks([])
     fig.suptitle(title)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", title="domain", markerscale=3)
+    _legend(fig, handles, labels, title="domain", markerscale=3)
     return _save(fig, out)
 
 
@@ -262,7 +274,7 @@ def plot_training_curves(
     runs: Sequence[tuple[str, pd.DataFrame]], out: str | os.PathLike, title: str
 ) -> Figure:
     """Training loss and validation NDCG@10 per epoch, one line per run, to compare convergence."""
-    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
     for n, (label, history) in enumerate(runs):
         colour = plt.get_cmap("tab10")(n % 10)
         loss_ax.plot(history["epoch"], history["train_loss"], color=colour, label=label)
@@ -277,5 +289,5 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     if runs:
-        fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside right upper")
+        _legend(fig, *loss_ax.get_legend_handles_labels())
     return _save(fig, out)
