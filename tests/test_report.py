@@ -245,6 +245,38 @@ def test_ablation_rows_follow_paper_order_with_hand_computed_cells(tmp_path):
     assert "31.50 ± 0.71 / 15.00 ± 0.00" in body[1]
 
 
+def test_ablation_rows_per_swept_value(tmp_path):
+    files = []
+    for variant, alpha, value in (
+        ("sem", None, 0.1),
+        ("recg", 1e-3, 0.2),
+        ("recg", 1e-2, 0.3),
+        ("recg-no-ig", 1e-3, 0.15),
+    ):
+        swept = {} if alpha is None else {"recg.alpha": alpha}
+        files.append(
+            write_result(
+                tmp_path / f"{variant}{alpha}.json",
+                "A",
+                "B",
+                "gru4rec",
+                variant,
+                1,
+                value,
+                value,
+                swept=swept,
+            )
+        )
+    md = ablation_markdown(ablation(collect(files), "uni100", 10), 10)
+    body = [line.split("|")[1:3] for line in md.splitlines() if line.startswith("| GRU4Rec")]
+    assert [(v.strip(), c.strip()) for v, c in body] == [
+        ("GRU4Rec-Sem", "10.00 / 10.00"),
+        ("GRU4Rec-RecG (alpha=0.001)", "20.00 / 20.00"),
+        ("GRU4Rec-RecG (alpha=0.01)", "30.00 / 30.00"),
+        ("GRU4Rec-RecG w/o IG (alpha=0.001)", "15.00 / 15.00"),
+    ]
+
+
 def test_ablation_is_empty_with_two_variants(results):
     table = ablation(collect(results), "uni100", 10)
     assert table.empty
@@ -342,3 +374,25 @@ def test_aggregate_writes_every_output(swept_results, tmp_path):
     gains_md = outputs["gains_md"].read_text()
     variants = {line.split("|")[3].strip() for line in gains_md.splitlines()[2:]}
     assert variants == {"-RecG (alpha=0.0001)", "-RecG (alpha=0.01)"}
+
+
+def test_sweep_keeps_runs_that_lack_a_swept_setting(tmp_path):
+    files = [
+        write_result(
+            tmp_path / f"{v}{lr}.json",
+            "A",
+            "B",
+            "gru4rec",
+            v,
+            1,
+            0.2,
+            0.1,
+            settings=f"{v}{lr}",
+            swept={"train.lr": lr} | alpha,
+        )
+        for v, alpha in (("sem", {}), ("recg", {"recg.alpha": 0.001}))
+        for lr in (0.001, 0.01)
+    ]
+    table = sweep(collect(files), "uni100", 10, {"sem0.001", "recg0.001"})
+    assert table[["variant", "train.lr"]].values.tolist() == [["recg", 0.01], ["sem", 0.01]]
+    assert table["recg.alpha"].isna().tolist() == [False, True]

@@ -107,7 +107,7 @@ def varying(frame: pd.DataFrame) -> list[str]:
 def ordered_keys(frame: pd.DataFrame, keys: Sequence[str]) -> list[tuple]:
     """Distinct values of (model, variant, *swept) in the paper's column order, NaN first."""
     return sorted(
-        {tuple(row) for row in frame[list(keys)].itertuples(index=False)},
+        (tuple(row) for row in frame[list(keys)].drop_duplicates().itertuples(index=False)),
         key=lambda key: (column_order(key[:2]), [_sortable(v) for v in key[2:]]),
     )
 
@@ -259,27 +259,29 @@ def data_stats_markdown(table: pd.DataFrame) -> str:
 
 
 ABLATION_ORDER = ["sem", "recg", "recg-no-id", "recg-no-ic", "recg-no-ig", "recg-no-sg"]
-ABLATION_COLUMNS = ["source", "model", "variant", "target", "metric", "mean", "std", "seeds"]
+ABLATION_STATS = ["target", "metric", "mean", "std", "seeds"]
 
 
 def ablation(frame: pd.DataFrame, protocol: str, k: int) -> pd.DataFrame:
-    """Table 5 in long form: zero-shot mean/std per ablation variant, for (source, model) pairs
-    that ran more than the two main variants."""
+    """Table 5 in long form: zero-shot mean/std per ablation variant (and swept values, where they
+    vary), for the (source, model) pairs that ran more than the two main variants."""
     part = _part(frame, protocol, k, in_domain=False)
     part = part[part["variant"].isin(ABLATION_ORDER)]
     counts = part.groupby(["source", "model"])["variant"].nunique()
-    keep = counts[counts > 2].index
-    part = part.set_index(["source", "model"]).loc[lambda f: f.index.isin(keep)].reset_index()
+    keep = set(counts[counts > 2].index)
+    part = part[[key in keep for key in zip(part["source"], part["model"], strict=True)]]
+    shown = varying(part)
+    keys = ["source", "model", "variant", *shown]
     if part.empty:
-        return pd.DataFrame(columns=ABLATION_COLUMNS)
+        return pd.DataFrame(columns=[*keys, *ABLATION_STATS])
     table = (
-        part.groupby(["source", "model", "variant", "target", "metric"])["value"]
+        part.groupby([*keys, "target", "metric"], dropna=False)["value"]
         .agg(mean="mean", std=_std, seeds="count")
         .reset_index()
     )
     table["order"] = table["variant"].map(ABLATION_ORDER.index)
-    table = table.sort_values(["source", "model", "order", "target", "metric"], kind="stable")
-    return table.drop(columns="order").reset_index(drop=True)[ABLATION_COLUMNS]
+    table = table.sort_values(["source", "model", "order", *shown, "target", "metric"])
+    return table.drop(columns="order").reset_index(drop=True)[[*keys, *ABLATION_STATS]]
 
 
 def _cell(mean: float, std: float) -> str:
@@ -289,12 +291,13 @@ def _cell(mean: float, std: float) -> str:
 def ablation_markdown(table: pd.DataFrame, k: int) -> str:
     if table.empty:
         return "_No ablation variants in this run._\n"
+    shown = [c for c in table.columns if c not in {"source", "model", "variant", *ABLATION_STATS}]
     parts = []
     for (source, model), group in table.groupby(["source", "model"], sort=True):
         rows = []
-        for variant in [v for v in ABLATION_ORDER if v in set(group["variant"])]:
-            row = {"Variant": display_name(model, variant)}
-            sel = group[group["variant"] == variant]
+        for key in ordered_keys(group, ["model", "variant", *shown]):
+            row = {"Variant": run_label(model, key[1], dict(zip(shown, key[2:], strict=True)))}
+            sel = group[matching(group, ["model", "variant", *shown], key)]
             for target in sorted(set(group["target"])):
                 cells = {
                     r.metric: _cell(r.mean, r.std)
