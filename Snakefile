@@ -23,11 +23,13 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     domain=alternatives(DOMAINS),
     demo_domain=alternatives(DEMO),
-    source=alternatives(SOURCES),
-    target=alternatives(TARGETS),
-    model=alternatives(config["models"]),
-    variant=alternatives(config["variants"]),
+    source=alternatives(ALL_SOURCES),
+    target=alternatives(ALL_TARGETS),
+    model=alternatives(MODELS),
+    variant=alternatives(VARIANTS),
+    settings=alternatives(SETTINGS_IDS),
     seed=r"\d+",
+    key=alternatives(k.replace(".", r"\.") for k in NUMERIC_SWEPT),
     encoder=ENCODER,
 
 

@@ -39,14 +39,18 @@ def amazon2023_sample() -> Path:
 
 
 def run_snakemake(
-    workdir: Path, *args: str, timeout: int = 1800, check: bool = True
+    workdir: Path,
+    *args: str,
+    timeout: int = 1800,
+    check: bool = True,
+    snakefile: Path = REPO / "Snakefile",
 ) -> subprocess.CompletedProcess:
-    """Run the real workflow in `workdir` with this repository's Snakefile, offline."""
+    """Run the real workflow in `workdir` (this repository's Snakefile by default), offline."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [
         str(BIN / "snakemake"),
         "-s",
-        str(REPO / "Snakefile"),
+        str(snakefile),
         "--directory",
         str(workdir),
         "--workflow-profile",

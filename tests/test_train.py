@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from recg.models import load_model
+from recg.settings import VARIANTS
 from recg.train import (
-    VARIANTS,
     Trainer,
     TrainSettings,
     cloze_mask,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -108,8 +112,9 @@ def test_changing_a_recg_setting_leaves_sem_models_alone(demo_run, tmp_path):
 
 def test_training_is_reproducible(demo_run, tmp_path):
     workdir, config = demo_run
-    target = "results/models/Gear/gru4rec-sem/seed1/model.pt"
-    metric = workdir / "results/metrics/Gear/Books/gru4rec-sem/seed1.json"
+    model_dir = next((workdir / "results/models/Gear/gru4rec-sem").glob("*/seed1"))
+    target = str((model_dir / "model.pt").relative_to(workdir))
+    metric = workdir / f"results/metrics/Gear/Books/gru4rec-sem/{model_dir.parent.name}/seed1.json"
     before = json.loads(metric.read_text())["metrics"]
     weights = hashlib.sha256((workdir / target).read_bytes()).hexdigest()
     run_snakemake(workdir, "--cores", "2", "--configfile", str(config), "--forcerun", target)
@@ -122,6 +127,18 @@ def test_html_report(demo_run):
     run_snakemake(workdir, "--configfile", str(config), "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "zero_shot" in html and len(html) > 10_000
+    for name in ("in_domain.png", "data_stats.md", "gains.md", "gru4rec.png"):
+        assert name in html, name
+
+
+def test_demo_writes_figures_and_tables(demo_run):
+    workdir, _ = demo_run
+    tables = workdir / "results/tables"
+    for name in ("data_stats.md", "gains.md", "ablation.md", "sweep.md"):
+        assert (tables / name).stat().st_size > 0
+    assert "| Gear" in (tables / "data_stats.md").read_text()
+    for path in ("zero_shot.png", "in_domain.png", "training/Gear/sasrec.png"):
+        assert (workdir / "results/plots" / path).read_bytes()[:4] == b"\x89PNG"
 
 
 # ----------------------------------------------------------------------------------- bad input
@@ -263,3 +280,152 @@ def test_real_scientific_to_office_zero_shot_beats_random(amazon, tmp_path):
     assert stats["users"] > 1000 and stats["sequence_length"]["min"] >= 5
     assert {p: digest(p) for p in checksums} == checksums
     shutil.rmtree(tmp_path / "results/embeddings")
+
+
+# ----------------------------------------------------------------------------------- sweeps
+
+
+def tiny_sweep_config(alphas: list[float], **extra) -> dict:
+    config = demo_config()
+    config.update(
+        {
+            "domains": {"Gear": {"demo": True}, "Books": {"demo": True}},
+            "sources": ["Gear"],
+            "targets": ["Gear", "Books"],
+            "models": ["gru4rec"],
+            "variants": ["sem", "recg"],
+            "seeds": [1],
+            "demo": {"users": 80, "seed": 1},
+            "sweep": {"recg.alpha": alphas},
+        }
+    )
+    config["train"].update({"epochs": 2, "patience": 1})
+    config["recg"]["pattern_epochs"] = 1
+    config.update(extra)
+    return config
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory):
+    """A finished two-value sweep run from a copy of the workflow (so its code can be edited)."""
+    root = tmp_path_factory.mktemp("sweep")
+    repo = root / "repo"
+    for part in ("Snakefile", "workflow", "src", "profiles", "config"):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, repo / part)
+    workdir = root / "run"
+    config = write_config(workdir, tiny_sweep_config([0.01, 0.001]))
+    run_snakemake(
+        workdir, "--cores", "2", "--configfile", str(config), snakefile=repo / "Snakefile"
+    )
+    return repo, workdir
+
+
+def planned(sweep_run, config: dict, tmp_path: Path) -> dict[str, int]:
+    repo, workdir = sweep_run
+    path = write_config(tmp_path, config)
+    out = run_snakemake(
+        workdir, "-n", "--quiet", "rules", "--configfile", str(path), snakefile=repo / "Snakefile"
+    ).stdout
+    return job_counts(out)
+
+
+def test_shipped_alpha_sweep_plans_one_model_per_value_backbone_and_seed(tmp_path):
+    overlay = REPO / "config/experiments/demo-alpha-sweep.yaml"
+    sweep = yaml.safe_load(overlay.read_text())
+    out = run_snakemake(
+        tmp_path,
+        "-n",
+        "--quiet",
+        "rules",
+        "--configfile",
+        str(REPO / "config/config.yaml"),
+        str(overlay),
+    ).stdout
+    jobs = job_counts(out)
+    sources = len(demo_config()["sources"])
+    models, seeds = len(sweep["models"]), len(sweep["seeds"])
+    alphas = len(sweep["sweep"]["recg.alpha"])
+    assert jobs["train"] == sources * models * seeds * (alphas + 1)
+    assert jobs["sensitivity"] == 1
+
+
+def test_sweep_results_sit_side_by_side(sweep_run):
+    _, workdir = sweep_run
+    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
+    assert "recg.alpha" in metrics.columns
+    recg = metrics[metrics.variant == "recg"]
+    assert set(recg["recg.alpha"]) == {0.01, 0.001}
+    assert metrics[metrics.variant == "sem"]["recg.alpha"].isna().all()
+    assert recg.groupby("recg.alpha")["settings"].nunique().eq(1).all()
+    assert recg["settings"].nunique() == 2
+    assert (workdir / "results/plots/sensitivity/recg.alpha.png").exists()
+
+
+def test_adding_a_sweep_value_trains_only_its_models(sweep_run, tmp_path):
+    jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001, 0.0001]), tmp_path)
+    assert jobs["train"] == 1
+    assert jobs["evaluate"] == 2
+    assert not {"preprocess", "embed", "negatives", "evaluate_popularity"} & set(jobs)
+
+
+def test_an_ablation_study_coexists_with_the_main_grid(sweep_run, tmp_path):
+    study = {"ablation": {"variants": ["sem", "recg", "recg-no-sg"], "sweep": {}}}
+    jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001], studies=study), tmp_path)
+    assert jobs["train"] == 1  # recg-no-sg; sem and recg at the configured alpha exist already
+    assert jobs["evaluate"] == 2
+
+
+@contextlib.contextmanager
+def edited(path: Path):
+    """`path` newer than every output, as after an edit; its old time restored afterwards."""
+    before = path.stat().st_mtime
+    os.utime(path, (before + 3600, before + 3600))
+    try:
+        yield
+    finally:
+        os.utime(path, (before, before))
+
+
+def test_editing_evaluation_code_reruns_only_evaluation(sweep_run, tmp_path):
+    repo, _ = sweep_run
+    with edited(repo / "src/recg/evaluate.py"):
+        jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001]), tmp_path)
+    assert set(jobs) <= {"evaluate", "evaluate_popularity", "aggregate", "sensitivity", "all"}
+    assert jobs["evaluate"] == 6
+
+
+def test_editing_a_backbone_reruns_only_its_jobs(sweep_run, tmp_path):
+    repo, _ = sweep_run
+    config = tiny_sweep_config([0.01, 0.001], models=["gru4rec", "sasrec"])
+    before = planned(sweep_run, config, tmp_path)
+    with edited(repo / "src/recg/models/gru4rec.py"):
+        after = planned(sweep_run, config, tmp_path)
+    assert before["train"] == 3  # the sasrec models are new
+    assert after["train"] == 6  # and every gru4rec model now reruns, nothing else
+    assert not {"preprocess", "embed", "negatives"} & set(after)
+
+
+def test_planning_imports_no_heavy_module(tmp_path):
+    """Building the DAG adds neither torch, scikit-learn nor matplotlib (pandas comes with
+    Snakemake's own command line, so the check is on what the workflow adds to it)."""
+    seen = tmp_path / "modules.txt"
+    probe = (
+        "import atexit, sys\n"
+        "from snakemake.cli import main\n"
+        "before = set(sys.modules)\n"
+        f"atexit.register(lambda: open({str(seen)!r}, 'w').write("
+        "'\\n'.join(set(sys.modules) - before)))\n"
+        "main()\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-c", probe, "-s", str(REPO / "Snakefile"), "-n"]
+    cmd += ["--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    added = {name.split(".")[0] for name in seen.read_text().split()}
+    assert "recg" in added
+    assert not {"torch", "pandas", "sklearn", "matplotlib", "scipy"} & added

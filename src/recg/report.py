@@ -31,15 +31,25 @@ METRIC_SHORT = {"recall": "R", "ndcg": "N"}
 SIGNIFICANCE = 0.05
 
 
-def collect(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """One row per run and metric; swept settings sit between `seed` and `protocol`."""
+def collect(
+    paths: Iterable[str | os.PathLike], swept_keys: Iterable[str] = ()
+) -> pd.DataFrame:
+    """One row per run and metric; swept settings sit between `seed` and `protocol`.
+
+    A result names its swept values in `swept`, or holds all its settings in `settings_values`,
+    of which the `swept_keys` become columns.
+    """
+    keys = set(swept_keys)
     rows = []
     swept: set[str] = set()
     for path in paths:
         result = read_json(path)
         labels = {key: result[key] for key in IDENTITY}
-        labels.update(result.get("swept", {}))
-        swept.update(result.get("swept", {}))
+        values = result.get("swept")
+        if values is None:
+            values = {k: v for k, v in result.get("settings_values", {}).items() if k in keys}
+        labels.update(values)
+        swept.update(values)
         rows.extend({**labels, **metric} for metric in result["metrics"])
     columns = IDENTITY + sorted(swept) + MEASURE
     frame = pd.DataFrame(rows, columns=columns)
@@ -469,13 +479,14 @@ def aggregate(
     k: int = 10,
     stats_files: Mapping[str, str | os.PathLike] | None = None,
     base_settings: set[str] | None = None,
+    swept_keys: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Write metrics.csv, Tables 2-5, the paired tests, the gain summary, the sweep table and the
     zero-shot and in-domain figures. With `base_settings`, Tables 3-5 and the figures show only
     the main grid; every other run goes to the sweep table."""
     from recg.figures import plot_results
 
-    frame = collect(metric_files)
+    frame = collect(metric_files, swept_keys)
     _write_csv(frame, outputs["metrics"])
     grid = frame if base_settings is None else frame[frame["settings"].isin(base_settings)]
     for name, in_domain in (("zero_shot", False), ("in_domain", True)):

@@ -9,7 +9,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,66 +33,7 @@ from recg.patterns import fit_pattern_fusion
 from recg.provenance import provenance, settings_hash
 from recg.ranking import validation_ndcg
 from recg.sequences import pad
-
-
-@dataclass(frozen=True)
-class Variant:
-    """Which parts of LLM-RecG are on (paper Table 5 ablations switch one off each)."""
-
-    align: bool = False
-    intra: bool = False
-    inter: bool = False
-    patterns: bool = False
-
-    @property
-    def generalisation(self) -> bool:
-        return self.intra or self.inter
-
-
-VARIANTS: dict[str, Variant] = {
-    "sem": Variant(),
-    "recg": Variant(align=True, intra=True, inter=True, patterns=True),
-    "recg-no-id": Variant(align=True, intra=False, inter=True, patterns=True),
-    "recg-no-ic": Variant(align=True, intra=True, inter=False, patterns=True),
-    "recg-no-ig": Variant(align=True, intra=False, inter=False, patterns=True),
-    "recg-no-sg": Variant(align=True, intra=True, inter=True, patterns=False),
-}
-
-
-@dataclass
-class TrainSettings:
-    model: str
-    variant: str = "sem"
-    seed: int = 1
-    hidden: int = 64
-    max_len: int = 50
-    dropout: float = 0.2
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 50
-    patience: int = 5
-    negatives: int = 5
-    loss: str = "bpr"
-    objective: str = "all"
-    grad_clip: float = 5.0
-    mask_prob: float = 0.2
-    mask_last_prob: float = 0.25
-    val_users: int = 10000
-    length_pool: int = 50
-    max_steps: int | None = None
-    alpha: float = 0.001
-    tau: float = 1.0
-    samples_per_domain: int = 128
-    clusters: int = 10
-    pattern_epochs: int = 30
-    pattern_lr: float = 1e-3
-    device: str = "cpu"
-    backbone: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def variant_parts(self) -> Variant:
-        return VARIANTS[self.variant]
+from recg.settings import TrainSettings
 
 
 def seed_everything(seed: int) -> None:

@@ -3,25 +3,32 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from snakemake.logging import logger
+
 from recg import config as recg_config
+from recg import settings as recg_settings
+from recg.config_checks import check_duplicate_keys, same_files_warning
 from recg.convert import SMOLLM2_WHEEL
 from recg.errors import ConfigError
+from recg.imports import package_files
 
 ROOT = Path(workflow.basedir)
 PACKAGE = ROOT / "src" / "recg"
 CONDA_ENV = "../../envs/recg.yaml"
 
 try:
+    for configfile in workflow.overwrite_configfiles or [ROOT / "config/config.yaml"]:
+        check_duplicate_keys(configfile)
     recg_config.validate(
         config, recg_config.load_schema(ROOT / "workflow/schemas/config.schema.yaml")
     )
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
+for warning in same_files_warning(config["domains"]):
+    logger.warning(warning)
 
 DOMAINS = list(config["domains"])
 DEMO = [name for name, spec in config["domains"].items() if spec["demo"]]
-SOURCES = config["sources"]
-TARGETS = config["targets"]
 ENCODER = config["encoder"]["name"]
 GPU_ENCODER = config["encoder"]["device"].startswith("cuda")
 GPU_TRAIN = config["train"]["device"].startswith("cuda")
@@ -35,17 +42,24 @@ def alternatives(values):
     return "|".join(str(v) for v in values) or "(?!)"
 
 
-def package_code(*modules):
-    """Package sources a job imports; editing one reruns its jobs (mtime trigger)."""
-    paths = []
-    for module in modules:
-        path = PACKAGE / module
-        paths += (
-            sorted(str(p) for p in path.rglob("*.py"))
-            if path.is_dir()
-            else [f"{path}.py"]
-        )
-    return paths
+def code(script):
+    """The package modules a rule's script imports: editing one reruns that rule's jobs only."""
+    return list(package_files(ROOT / "workflow" / "scripts" / f"{script}.py", PACKAGE))
+
+
+BACKBONE_FILES = {str(PACKAGE / "models" / f"{m}.py") for m in recg_settings.backbone_names()}
+
+
+def model_code(script):
+    """As `code`, with only the job's own backbone module among the backbones: the registry
+    imports every backbone, but a job runs one, so editing SASRec leaves GRU4Rec's jobs alone."""
+
+    def files(wildcards):
+        own = PACKAGE / "models" / f"{wildcards.model}.py"
+        kept = [f for f in code(script) if f not in BACKBONE_FILES]
+        return sorted({*kept, str(own), *package_files(own, PACKAGE)})
+
+    return files
 
 
 def gpu_resources(needed):
@@ -92,72 +106,126 @@ def embeddings(domain):
     return f"results/embeddings/{ENCODER}/{domain}.parquet"
 
 
-GENERALISATION_KEYS = ("alpha", "tau", "samples_per_domain")
-PATTERN_KEYS = ("clusters", "pattern_epochs", "pattern_lr")
-CLOZE_KEYS = ("mask_prob", "mask_last_prob")
+ENCODER_RESULT_KEYS = [k for k in config["encoder"] if k not in ("device", "batch_size", "cache")]
+
+
+def data_context(domain):
+    spec = config["domains"][domain]
+    return {
+        "files": {k: spec[k] for k in ("reviews", "meta", "format")},
+        "preprocess": config["preprocess"],
+    }
+
+
+def upstream(source, variant):
+    """What a model is trained on; part of its settings id."""
+    others = []
+    if recg_settings.VARIANTS[variant].generalisation:
+        others = [data_context(d) for d in DOMAINS if d != source]
+    return {
+        "data": data_context(source),
+        "encoder": {k: config["encoder"][k] for k in ENCODER_RESULT_KEYS},
+        "generalisation_domains": others,
+    }
+
+
+try:
+    RUNS = recg_settings.runs(config, upstream)
+except ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
+RUN = {(r.source, r.model, r.variant, r.seed, r.settings_id): r for r in RUNS}
+SETTINGS_IDS = sorted({r.settings_id for r in RUNS})
+SWEPT = recg_settings.varying(RUNS)
+NUMERIC_SWEPT = [
+    key
+    for key in SWEPT
+    if all(
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+        for r in RUNS
+        for k, v in recg_settings.flat_settings(r.settings).items()
+        if k == key
+    )
+]
+MAIN_IDS = sorted({r.settings_id for r in RUNS if r.main})
+MODELS = sorted({r.model for r in RUNS})
+VARIANTS = sorted({r.variant for r in RUNS})
+ALL_SOURCES = sorted({r.source for r in RUNS})
+ALL_TARGETS = sorted({t for r in RUNS for t in r.targets})
+
+
+def run_of(wildcards):
+    key = (
+        wildcards.source,
+        wildcards.model,
+        wildcards.variant,
+        int(wildcards.seed),
+        wildcards.settings,
+    )
+    if key not in RUN:
+        raise WorkflowError(f"no run {key} in this configuration")
+    return RUN[key]
 
 
 def train_settings(wildcards):
-    """Only the settings a job uses, so that changing another leaves its model alone."""
-    from recg.models import BACKBONES
-    from recg.train import VARIANTS
+    return run_of(wildcards).settings
 
-    parts = VARIANTS[wildcards.variant]
-    cloze = BACKBONES[wildcards.model].cloze
-    train = {k: v for k, v in config["train"].items() if cloze or k not in CLOZE_KEYS}
-    recg = {
-        k: v
-        for k, v in config["recg"].items()
-        if (parts.generalisation and k in GENERALISATION_KEYS)
-        or (parts.patterns and k in PATTERN_KEYS)
-    }
-    return {
-        **train,
-        **recg,
-        "model": wildcards.model,
-        "variant": wildcards.variant,
-        "seed": int(wildcards.seed),
-        "backbone": config["backbones"][wildcards.model],
-    }
+
+def settings_values(wildcards):
+    return recg_settings.flat_settings(run_of(wildcards).settings)
 
 
 def generalisation_domains(wildcards):
     """Embeddings of every other configured domain (text only) for the -RecG item-level loss."""
-    from recg.train import VARIANTS
-
-    if not VARIANTS[wildcards.variant].generalisation:
+    if not recg_settings.VARIANTS[wildcards.variant].generalisation:
         return []
     return [embeddings(d) for d in DOMAINS if d != wildcards.source]
 
 
-def model_dir(wildcards):
-    return f"results/models/{wildcards.source}/{wildcards.model}-{wildcards.variant}/seed{wildcards.seed}"
-
-
 def metric_files():
-    files = expand(
-        "results/metrics/{source}/{target}/{model}-{variant}/seed{seed}.json",
-        source=SOURCES,
-        target=TARGETS,
-        model=config["models"],
-        variant=config["variants"],
-        seed=config["seeds"],
-    )
+    files = [
+        f"results/metrics/{r.source}/{t}/{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}.json"
+        for r in RUNS
+        for t in r.targets
+    ]
     files += expand(
         "results/metrics/{target}/{target}/{baseline}-base/seed0.json",
-        target=TARGETS,
+        target=ALL_TARGETS,
         baseline=config["baselines"],
     )
     return files
 
 
+def training_logs(wildcards):
+    return {
+        f"{r.variant}/{r.settings_id}/seed{r.seed}": (
+            f"results/models/{r.source}/{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}/train_log.csv"
+        )
+        for r in RUNS
+        if r.source == wildcards.source and r.model == wildcards.model
+    }
+
+
+def sweep_labels(wildcards):
+    """Run label -> the swept settings it uses, for the training-curve legend."""
+    return {
+        f"{r.variant}/{r.settings_id}/seed{r.seed}": {
+            k: v for k, v in recg_settings.flat_settings(r.settings).items() if k in SWEPT
+        }
+        for r in RUNS
+        if r.source == wildcards.source and r.model == wildcards.model
+    }
+
+
+def stats_files():
+    used = sorted(set(ALL_SOURCES) | set(ALL_TARGETS))
+    return {d: f"results/data/{d}/stats.json" for d in used}
+
+
 def final_outputs():
-    used = sorted(set(SOURCES) | set(TARGETS))
+    curves = sorted({(r.source, r.model) for r in RUNS})
     return [
         "results/tables/metrics.csv",
-        "results/tables/zero_shot.md",
-        "results/tables/in_domain.md",
-        "results/tables/significance.csv",
-        "results/plots/zero_shot_ndcg10.png",
-        *expand("results/data/{domain}/stats.json", domain=used),
+        *[f"results/plots/training/{s}/{m}.png" for s, m in curves],
+        *[f"results/plots/sensitivity/{key}.png" for key in NUMERIC_SWEPT],
+        *stats_files().values(),
     ]

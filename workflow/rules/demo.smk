@@ -1,6 +1,6 @@
 rule demo_domain:
     input:
-        code=package_code("demo"),
+        code=code("demo_domain"),
     output:
         reviews="data/demo/{demo_domain}.jsonl.gz",
         meta="data/demo/meta_{demo_domain}.jsonl.gz",

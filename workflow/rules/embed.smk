@@ -2,7 +2,7 @@ rule embed:
     input:
         item_table="results/data/{domain}/items.parquet",
         model=encoder_model,
-        code=package_code("embed"),
+        code=code("embed"),
     output:
         "results/embeddings/{encoder}/{domain}.parquet",
     log:
@@ -24,7 +24,7 @@ rule embed:
 rule convert_smollm2:
     input:
         wheel=SMOLLM2_SOURCE,
-        code=package_code("convert"),
+        code=code("convert_smollm2"),
     output:
         directory(SMOLLM2_DIR),
     log:

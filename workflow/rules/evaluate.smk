@@ -1,15 +1,15 @@
 rule evaluate:
     input:
-        model="results/models/{source}/{model}-{variant}/seed{seed}/model.pt",
-        config="results/models/{source}/{model}-{variant}/seed{seed}/config.json",
+        model=rules.train.output.model,
+        config=rules.train.output.config,
         sequences="results/data/{target}/sequences.parquet",
         embeddings=embeddings("{target}"),
         negatives="results/data/{target}/negatives.parquet",
-        code=package_code("evaluate", "models"),
+        code=model_code("evaluate"),
     output:
-        "results/metrics/{source}/{target}/{model}-{variant}/seed{seed}.json",
+        "results/metrics/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.json",
     log:
-        "logs/evaluate/{source}/{target}/{model}-{variant}/seed{seed}.log",
+        "logs/evaluate/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.log",
     conda:
         CONDA_ENV
     threads: 1
@@ -21,6 +21,7 @@ rule evaluate:
         ks=config["evaluation"]["ks"],
         batch_size=config["evaluation"]["batch_size"],
         device=config["train"]["device"],
+        settings_values=settings_values,
     script:
         "../scripts/evaluate.py"
 
@@ -30,7 +31,7 @@ rule evaluate_popularity:
         item_table="results/data/{target}/items.parquet",
         sequences="results/data/{target}/sequences.parquet",
         negatives="results/data/{target}/negatives.parquet",
-        code=package_code("evaluate"),
+        code=code("evaluate_popularity"),
     output:
         "results/metrics/{target}/{target}/pop-base/seed0.json",
     log:

@@ -2,7 +2,7 @@ rule preprocess:
     input:
         reviews=domain_file("reviews"),
         meta=domain_file("meta"),
-        code=package_code("data", "text"),
+        code=code("preprocess"),
     output:
         item_table="results/data/{domain}/items.parquet",
         sequences="results/data/{domain}/sequences.parquet",
@@ -26,7 +26,7 @@ rule negatives:
     input:
         item_table="results/data/{domain}/items.parquet",
         sequences="results/data/{domain}/sequences.parquet",
-        code=package_code("evaluate"),
+        code=code("negatives"),
     output:
         "results/data/{domain}/negatives.parquet",
     log:

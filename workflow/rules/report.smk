@@ -1,34 +1,48 @@
+TABLES = {
+    "metrics": ("metrics.csv", "metrics.rst"),
+    "zero_shot_md": ("zero_shot.md", "zero_shot.rst"),
+    "in_domain_md": ("in_domain.md", "in_domain.rst"),
+    "tests": ("significance.csv", "significance.rst"),
+    "data_stats_md": ("data_stats.md", "data_stats.rst"),
+    "ablation_md": ("ablation.md", "ablation.rst"),
+    "gains_md": ("gains.md", "gains.rst"),
+    "sweep_md": ("sweep.md", "sweep.rst"),
+}
+
+
 rule aggregate:
     input:
-        metrics=metric_files(),
-        code=package_code("report"),
+        unpack(lambda wildcards: {"metrics": metric_files(), **stats_files()}),
+        code=code("aggregate"),
     output:
-        metrics=report(
-            "results/tables/metrics.csv",
-            caption="../report/metrics.rst",
-            category="Tables",
-        ),
-        zero_shot_md=report(
-            "results/tables/zero_shot.md",
-            caption="../report/zero_shot.rst",
-            category="Tables",
-        ),
+        **{
+            key: report(
+                f"results/tables/{name}",
+                caption=f"../report/{caption}",
+                category="Tables",
+                labels={"table": name},
+            )
+            for key, (name, caption) in TABLES.items()
+        },
         zero_shot_csv="results/tables/zero_shot.csv",
-        in_domain_md=report(
-            "results/tables/in_domain.md",
-            caption="../report/in_domain.rst",
-            category="Tables",
-        ),
         in_domain_csv="results/tables/in_domain.csv",
-        tests=report(
-            "results/tables/significance.csv",
-            caption="../report/significance.rst",
-            category="Tables",
+        data_stats_csv="results/tables/data_stats.csv",
+        ablation_csv="results/tables/ablation.csv",
+        gains_csv="results/tables/gains.csv",
+        sweep_csv="results/tables/sweep.csv",
+        zero_shot_png=report(
+            "results/plots/zero_shot.png",
+            caption="../report/zero_shot_plot.rst",
+            category="Figures",
+            subcategory="Results",
+            labels={"figure": "zero-shot results"},
         ),
-        plot=report(
-            "results/plots/zero_shot_ndcg10.png",
-            caption="../report/plot.rst",
-            category="Plots",
+        in_domain_png=report(
+            "results/plots/in_domain.png",
+            caption="../report/in_domain_plot.rst",
+            category="Figures",
+            subcategory="Results",
+            labels={"figure": "in-domain results"},
         ),
     log:
         "logs/aggregate.log",
@@ -37,5 +51,54 @@ rule aggregate:
         CONDA_ENV
     params:
         protocol=SAMPLED,
+        stats=lambda wildcards: stats_files(),
+        base_settings=[*MAIN_IDS, "-"],
+        swept=SWEPT,
     script:
         "../scripts/aggregate.py"
+
+
+rule sensitivity:
+    input:
+        metrics=rules.aggregate.output.metrics,
+        code=code("sensitivity"),
+    output:
+        report(
+            "results/plots/sensitivity/{key}.png",
+            caption="../report/sensitivity.rst",
+            category="Figures",
+            subcategory="Sensitivity",
+            labels={"setting": "{key}"},
+        ),
+    log:
+        "logs/sensitivity/{key}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        protocol=SAMPLED,
+    script:
+        "../scripts/sensitivity.py"
+
+
+rule training_curves:
+    input:
+        unpack(training_logs),
+        code=code("training_curves"),
+    output:
+        report(
+            "results/plots/training/{source}/{model}.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+            subcategory="Training",
+            labels={"source": "{source}", "model": "{model}"},
+        ),
+    log:
+        "logs/training_curves/{source}/{model}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        swept=sweep_labels,
+    script:
+        "../scripts/training_curves.py"

@@ -3,13 +3,13 @@ rule train:
         sequences="results/data/{source}/sequences.parquet",
         embeddings=embeddings("{source}"),
         other_domains=generalisation_domains,
-        code=package_code("train", "models", "losses", "patterns", "evaluate"),
+        code=model_code("train"),
     output:
-        model="results/models/{source}/{model}-{variant}/seed{seed}/model.pt",
-        config="results/models/{source}/{model}-{variant}/seed{seed}/config.json",
-        history="results/models/{source}/{model}-{variant}/seed{seed}/train_log.csv",
+        model="results/models/{source}/{model}-{variant}/{settings}/seed{seed}/model.pt",
+        config="results/models/{source}/{model}-{variant}/{settings}/seed{seed}/config.json",
+        history="results/models/{source}/{model}-{variant}/{settings}/seed{seed}/train_log.csv",
     log:
-        "logs/train/{source}/{model}-{variant}/seed{seed}.log",
+        "logs/train/{source}/{model}-{variant}/{settings}/seed{seed}.log",
     conda:
         CONDA_ENV
     # One thread keeps training bitwise reproducible; more (--set-threads train=N) changes

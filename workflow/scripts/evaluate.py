@@ -11,7 +11,9 @@ def main(sm, log):
         "target": w.target,
         "model": w.model,
         "variant": w.variant,
+        "settings": w.settings,
         "seed": int(w.seed),
+        "settings_values": sm.params.settings_values,
     }
     evaluate_to_file(
         sm.input.model,

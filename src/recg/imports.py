@@ -1,0 +1,55 @@
+"""The package modules a script really imports, read from the source (nothing is imported).
+
+A job's code inputs are these files, so editing evaluation code reruns evaluation jobs only.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _module_file(name: str, package: Path) -> Path | None:
+    parts = name.split(".")
+    if parts[0] != "recg":
+        return None
+    base = package.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@cache
+def package_files(script: str | Path, package: str | Path = PACKAGE) -> tuple[str, ...]:
+    """Sorted files of every recg module `script` imports, directly or through other modules.
+
+    `package` is the recg source folder the files are named in (default: this one).
+
+    Imports under `if TYPE_CHECKING:` count too: they are few and keep the rule conservative.
+    """
+    seen: set[Path] = set()
+    todo = [Path(script)]
+    while todo:
+        for name in _imported(todo.pop()):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                found = _module_file(".".join(parts[:i]), Path(package))
+                if found is not None and found not in seen:
+                    seen.add(found)
+                    todo.append(found)
+    return tuple(sorted(str(p) for p in seen))

@@ -1,0 +1,146 @@
+"""Settings derived from the schema: which keys a job uses, ids, sweeps, studies, code inputs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from recg import config as recg_config
+from recg.errors import ConfigError
+from recg.imports import package_files
+from recg.models import BACKBONES
+from recg.settings import (
+    SECTIONS,
+    VARIANTS,
+    TrainSettings,
+    flat_settings,
+    job_settings,
+    runs,
+    schema,
+    varying,
+)
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def demo(**extra) -> dict:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(copy.deepcopy(extra))
+    return recg_config.validate(config, recg_config.load_schema(SCHEMA))
+
+
+def context(source: str, variant: str) -> dict:
+    return {"source": source}
+
+
+def test_schema_enums_equal_the_registries():
+    props = schema()["properties"]
+    assert props["models"]["items"]["enum"] == list(BACKBONES)
+    assert set(props["backbones"]["properties"]) == set(BACKBONES)
+    assert props["variants"]["items"]["enum"] == list(VARIANTS)
+    for name, backbone in BACKBONES.items():
+        declared = props["backbones"]["properties"][name]["x-objective"]
+        assert declared == ("cloze" if backbone.cloze else "next_item"), name
+
+
+def test_train_settings_take_every_schema_default():
+    settings = TrainSettings(model="gru4rec")
+    for section in SECTIONS:
+        for name, spec in schema()["properties"][section]["properties"].items():
+            assert getattr(settings, name) == spec["default"], name
+
+
+def test_a_job_gets_only_the_settings_it_uses():
+    config = demo()
+    sem = job_settings(config, "gru4rec", "sem", 1, {})
+    assert "alpha" not in sem and "clusters" not in sem and "mask_prob" not in sem
+    assert sem["objective"] == "all" and sem["lr"] == config["train"]["lr"]
+    bert = job_settings(config, "bert4rec", "recg", 1, {})
+    assert {"mask_prob", "alpha", "tau", "clusters"} <= set(bert) and "objective" not in bert
+    no_sg = job_settings(config, "sasrec", "recg-no-sg", 1, {})
+    assert "alpha" in no_sg and "clusters" not in no_sg
+    no_ig = job_settings(config, "sasrec", "recg-no-ig", 1, {})
+    assert "alpha" not in no_ig and "clusters" in no_ig
+    assert job_settings(config, "sasrec", "sem", 1, {"train.lr": 0.5})["lr"] == 0.5
+
+
+def test_device_is_not_part_of_a_result():
+    config = demo()
+    settings = job_settings(config, "gru4rec", "sem", 1, {})
+    assert "device" in settings and "train.device" not in flat_settings(settings)
+
+
+def test_a_sweep_trains_each_value_once_and_sem_once():
+    alphas = [0.01, 0.001, 0.0001]
+    config = demo(sources=["Gear"], models=["gru4rec"], seeds=[1, 2], sweep={"recg.alpha": alphas})
+    found = runs(config, context)
+    sem = [r for r in found if r.variant == "sem"]
+    recg = [r for r in found if r.variant == "recg"]
+    assert len(sem) == 2 and len(recg) == 2 * len(alphas)
+    assert {r.settings["alpha"] for r in recg} == set(alphas)
+    assert len({r.settings_id for r in recg}) == len(alphas)
+    assert varying(found) == ["recg.alpha"]
+    base = [r for r in found if r.main]
+    assert {r.variant for r in base} == {"sem", "recg"}
+    assert all(r.settings["alpha"] == config["recg"]["alpha"] for r in base if r.variant == "recg")
+
+
+def test_differing_settings_never_share_an_id_and_equal_ones_do():
+    config = demo(sources=["Gear"], models=["sasrec"], variants=["recg"])
+    first = {r.settings_id for r in runs(config, context)}
+    assert first == {r.settings_id for r in runs(copy.deepcopy(config), context)}
+    config["train"]["dropout"] = 0.3
+    assert first.isdisjoint({r.settings_id for r in runs(config, context)})
+    config["train"]["device"] = "cuda"
+    assert first.isdisjoint({r.settings_id for r in runs(config, context)})
+
+
+def test_a_study_shares_the_main_grids_models():
+    config = demo(
+        sources=["Gear"],
+        models=["gru4rec"],
+        studies={"ablation": {"models": ["gru4rec"], "variants": ["sem", "recg", "recg-no-sg"]}},
+    )
+    found = runs(config, context)
+    assert sorted(r.variant for r in found) == ["recg", "recg-no-sg", "sem"]
+    assert {r.variant for r in found if r.main} == {"sem", "recg"}
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ({"recg.alpah": [0.1]}, "'sweep.recg.alpah': not a setting"),
+        ({"train.device": ["cpu"]}, "does not change a result"),
+        ({"recg.alpha": [0.1, "big"]}, "'sweep.recg.alpha[1]'"),
+        ({"train.loss": ["bpr", "hinge"]}, "'sweep.train.loss[1]'"),
+    ],
+)
+def test_a_bad_sweep_names_the_key(sweep, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        runs(demo(sweep=sweep), context)
+
+
+def test_an_unknown_study_model_is_named():
+    with pytest.raises(ConfigError, match=r"studies\.x\.models\[0\]"):
+        runs(demo(studies={"x": {"models": ["gru5rec"]}}), context)
+
+
+def script(name: str) -> Path:
+    return REPO / "workflow" / "scripts" / f"{name}.py"
+
+
+def names(files) -> set[str]:
+    return {str(Path(f).relative_to(REPO / "src" / "recg")) for f in files}
+
+
+def test_code_inputs_are_the_modules_a_script_imports():
+    train = names(package_files(script("train")))
+    evaluate = names(package_files(script("evaluate")))
+    assert {"train.py", "losses.py", "patterns.py", "models/sasrec.py", "ranking.py"} <= train
+    assert "evaluate.py" not in train and "report.py" not in train
+    assert {"evaluate.py", "ranking.py", "negatives.py"} <= evaluate and "train.py" not in evaluate
+    assert "evaluate.py" not in names(package_files(script("negatives")))
