@@ -137,7 +137,13 @@ def test_demo_writes_figures_and_tables(demo_run):
     for name in ("data_stats.md", "gains.md", "ablation.md", "sweep.md"):
         assert (tables / name).stat().st_size > 0
     assert "| Gear" in (tables / "data_stats.md").read_text()
-    for path in ("zero_shot.png", "in_domain.png", "training/Gear/sasrec.png"):
+    figures = (
+        "zero_shot.png",
+        "in_domain.png",
+        "training/Gear/sasrec.png",
+        "embedding_map/Gear/gru4rec.png",
+    )
+    for path in figures:
         assert (workdir / "results/plots" / path).read_bytes()[:4] == b"\x89PNG"
 
 

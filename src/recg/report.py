@@ -31,9 +31,7 @@ METRIC_SHORT = {"recall": "R", "ndcg": "N"}
 SIGNIFICANCE = 0.05
 
 
-def collect(
-    paths: Iterable[str | os.PathLike], swept_keys: Iterable[str] = ()
-) -> pd.DataFrame:
+def collect(paths: Iterable[str | os.PathLike], swept_keys: Iterable[str] = ()) -> pd.DataFrame:
     """One row per run and metric; swept settings sit between `seed` and `protocol`.
 
     A result names its swept values in `swept`, or holds all its settings in `settings_values`,

@@ -47,12 +47,15 @@ def code(script):
     return list(package_files(ROOT / "workflow" / "scripts" / f"{script}.py", PACKAGE))
 
 
-BACKBONE_FILES = {str(PACKAGE / "models" / f"{m}.py") for m in recg_settings.backbone_names()}
+BACKBONE_FILES = {
+    str(PACKAGE / "models" / f"{m}.py") for m in recg_settings.backbone_names()
+}
 
 
 def model_code(script):
     """As `code`, with only the job's own backbone module among the backbones: the registry
-    imports every backbone, but a job runs one, so editing SASRec leaves GRU4Rec's jobs alone."""
+    imports every backbone, but a job runs one, so editing SASRec leaves GRU4Rec's jobs alone.
+    """
 
     def files(wildcards):
         own = PACKAGE / "models" / f"{wildcards.model}.py"
@@ -106,7 +109,9 @@ def embeddings(domain):
     return f"results/embeddings/{ENCODER}/{domain}.parquet"
 
 
-ENCODER_RESULT_KEYS = [k for k in config["encoder"] if k not in ("device", "batch_size", "cache")]
+ENCODER_RESULT_KEYS = [
+    k for k in config["encoder"] if k not in ("device", "batch_size", "cache")
+]
 
 
 def data_context(domain):
@@ -209,10 +214,42 @@ def sweep_labels(wildcards):
     """Run label -> the swept settings it uses, for the training-curve legend."""
     return {
         f"{r.variant}/{r.settings_id}/seed{r.seed}": {
-            k: v for k, v in recg_settings.flat_settings(r.settings).items() if k in SWEPT
+            k: v
+            for k, v in recg_settings.flat_settings(r.settings).items()
+            if k in SWEPT
         }
         for r in RUNS
         if r.source == wildcards.source and r.model == wildcards.model
+    }
+
+
+def map_runs():
+    """(source, model) -> the main grid's -Sem and -RecG runs of the first seed, for the map of
+    each source's first backbone (t-SNE is slow; one map per source shows the spaces).
+    """
+    found = {}
+    for r in sorted(RUNS, key=lambda r: r.seed):
+        if r.main and r.variant in ("sem", "recg"):
+            found.setdefault((r.source, r.model), {}).setdefault(r.variant, r)
+    first = {}
+    for (source, model), pair in found.items():
+        rank = (
+            config["models"].index(model) if model in config["models"] else len(MODELS)
+        )
+        if len(pair) == 2 and rank < first.get(source, (len(MODELS) + 1,))[0]:
+            first[source] = (rank, model, pair)
+    return {(source, model): pair for source, (_, model, pair) in first.items()}
+
+
+MAP_RUNS = map_runs()
+
+
+def map_models(wildcards):
+    pair = MAP_RUNS[(wildcards.source, wildcards.model)]
+    return {
+        f"{v}_{part}": f"results/models/{r.source}/{r.model}-{v}/{r.settings_id}/seed{r.seed}/{part}.{ext}"
+        for v, r in pair.items()
+        for part, ext in (("model", "pt"), ("config", "json"))
     }
 
 
@@ -226,6 +263,7 @@ def final_outputs():
     return [
         "results/tables/metrics.csv",
         *[f"results/plots/training/{s}/{m}.png" for s, m in curves],
+        *[f"results/plots/embedding_map/{s}/{m}.png" for s, m in sorted(MAP_RUNS)],
         *[f"results/plots/sensitivity/{key}.png" for key in NUMERIC_SWEPT],
         *stats_files().values(),
     ]

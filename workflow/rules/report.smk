@@ -102,3 +102,32 @@ rule training_curves:
         swept=sweep_labels,
     script:
         "../scripts/training_curves.py"
+
+
+rule embedding_map:
+    input:
+        unpack(map_models),
+        embeddings=[embeddings(d) for d in DOMAINS],
+        code=code("embedding_map"),
+    output:
+        report(
+            "results/plots/embedding_map/{source}/{model}.png",
+            caption="../report/embedding_map.rst",
+            category="Figures",
+            subcategory="Embedding maps",
+            labels={"source": "{source}", "model": "{model}"},
+        ),
+    log:
+        "logs/embedding_map/{source}/{model}.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        domains=DOMAINS,
+        per_domain=300,
+        seed=0,
+    script:
+        "../scripts/embedding_map.py"

@@ -6,7 +6,14 @@ from recg.runner import run_rule
 
 def main(sm, log):
     t = sm.wildcards.target
-    labels = {"source": t, "target": t, "model": "pop", "variant": "base", "settings": "-", "seed": 0}
+    labels = {
+        "source": t,
+        "target": t,
+        "model": "pop",
+        "variant": "base",
+        "settings": "-",
+        "seed": 0,
+    }
     popularity_to_file(
         sm.input.sequences,
         sm.input.item_table,
