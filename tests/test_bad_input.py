@@ -21,8 +21,8 @@ import pytest
 from recg import io as recg_io
 from recg.config_checks import check_duplicate_keys, load_yaml_strict, same_files_warning
 from recg.data import DomainSpec, preprocess_to_files
-from recg.errors import ConfigError, EmptyDomainError, InputError
-from recg.io import OutputError, write_parquet
+from recg.errors import ConfigError, EmptyDomainError, InputError, OutputError
+from recg.io import write_parquet
 
 ITEMS = "ABCDE"
 OUTPUTS = ("items.parquet", "sequences.parquet", "stats.json")

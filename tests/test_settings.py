@@ -144,3 +144,18 @@ def test_code_inputs_are_the_modules_a_script_imports():
     assert "evaluate.py" not in train and "report.py" not in train
     assert {"evaluate.py", "ranking.py", "negatives.py"} <= evaluate and "train.py" not in evaluate
     assert "evaluate.py" not in names(package_files(script("negatives")))
+
+
+def test_progress_writes_whole_lines_to_a_log(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from recg import progress as progress_module
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", progress_module.LogLines(log))
+    monkeypatch.setattr(progress_module, "INTERVAL", 0.0)
+    assert list(progress_module.progress(range(3), "steps", 3)) == [0, 1, 2]
+    lines = log.getvalue().splitlines()
+    assert lines and all(line.startswith("steps") for line in lines)
+    assert "\r" not in log.getvalue() and "3/3" in lines[-1]

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from recg.errors import ConfigError
 from recg.io import atomic_path, read_parquet_metadata, write_parquet
+from recg.progress import progress
 from recg.provenance import package_versions
 
 PACKAGE_PREFIX = "package:"
@@ -364,7 +365,8 @@ def encode_missing(
             )
 
     try:
-        for lo in range(0, len(order), batch_size):
+        starts = range(0, len(order), batch_size)
+        for lo in progress(starts, "embedding items", len(starts), "batch"):
             batch = order[lo : lo + batch_size]
             vectors = encoder.encode([todo[h] for h in batch])
             if vectors.shape != (len(batch), encoder.dim):

@@ -15,3 +15,7 @@ class ConfigError(RecgError):
 
 class EmptyDomainError(RecgError):
     """Filtering removed every interaction of a domain."""
+
+
+class OutputError(RecgError):
+    """An output cannot be written (unwritable folder, full disk): nothing partial is left."""

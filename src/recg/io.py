@@ -15,13 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recg.errors import RecgError
+from recg.errors import OutputError
 
 METADATA_KEY = b"recg"
-
-
-class OutputError(RecgError):
-    """An output cannot be written where the workflow asks (a missing or read-only folder)."""
 
 
 def _temp_prefix(target: Path) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from recg.progress import progress
 from recg.sequences import CUT, flatten, split_inputs
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def rank_against_all(
     ends = offsets[1:] - CUT[split]
     targets = values[ends]
     ranks = []
-    for lo in range(0, len(sequences), batch_size):
+    starts = range(0, len(sequences), batch_size)
+    for lo in progress(starts, f"ranking {split} targets", len(starts), "batch"):
         hi = min(lo + batch_size, len(sequences))
         scores = score_batch(lo, hi)[:, 1:]
         device = scores.device

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recg.errors import RecgError
+from recg.progress import LogLines
 
 Log = Callable[[str], None]
 
@@ -19,7 +20,7 @@ def run_rule(snakemake: Any, body: Callable[[Any, Log], None]) -> None:
     """
     with open(snakemake.log[0], "w", buffering=1) as handle:
         console = sys.stderr
-        sys.stderr = handle
+        sys.stderr = LogLines(handle)
 
         def log(message: str) -> None:
             print(message, file=handle, flush=True)

@@ -30,6 +30,7 @@ from recg.losses import (
 )
 from recg.models import Recommender, build_model
 from recg.patterns import fit_pattern_fusion
+from recg.progress import progress
 from recg.provenance import provenance, settings_hash
 from recg.ranking import validation_ndcg
 from recg.sequences import pad
@@ -225,7 +226,9 @@ class Trainer:
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
-        steps = [self.train_step(idx) for idx in self.batches()]
+        batches = self.batches()
+        desc = f"epoch {self.epoch + 1}"
+        steps = [self.train_step(i) for i in progress(batches, desc, len(batches), "step")]
         loss, gen = np.mean(steps, axis=0) if steps else (0.0, 0.0)
         return {"train_loss": float(loss), "gen_loss": float(gen)}
 
