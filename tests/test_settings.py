@@ -159,3 +159,19 @@ def test_progress_writes_whole_lines_to_a_log(tmp_path, monkeypatch):
     lines = log.getvalue().splitlines()
     assert lines and all(line.startswith("steps") for line in lines)
     assert "\r" not in log.getvalue() and "3/3" in lines[-1]
+
+
+def test_every_schema_key_has_a_description():
+    missing = []
+
+    def walk(node: dict, path: str) -> None:
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}" if path else key
+            if "description" not in sub:
+                missing.append(where)
+            walk(sub, where)
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}.*")
+
+    walk(schema(), "")
+    assert missing == []
