@@ -307,6 +307,7 @@ def tiny_sweep_config(alphas: list[float], **extra) -> dict:
     )
     config["train"].update({"epochs": 2, "patience": 1})
     config["recg"]["pattern_epochs"] = 1
+    config["evaluation"]["negatives"] = 10  # the tiny domains have few items
     config.update(extra)
     return config
 
@@ -316,7 +317,8 @@ def sweep_run(tmp_path_factory):
     """A finished two-value sweep run from a copy of the workflow (so its code can be edited)."""
     root = tmp_path_factory.mktemp("sweep")
     repo = root / "repo"
-    for part in ("Snakefile", "workflow", "src", "profiles", "config"):
+    repo.mkdir()
+    for part in ("Snakefile", "workflow", "src", "profiles", "config", "envs"):
         source = REPO / part
         if source.is_dir():
             shutil.copytree(source, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
@@ -387,12 +389,13 @@ def test_an_ablation_study_coexists_with_the_main_grid(sweep_run, tmp_path):
 
 @contextlib.contextmanager
 def edited(path: Path):
-    """`path` newer than every output, as after an edit; its old time restored afterwards."""
-    before = path.stat().st_mtime
-    os.utime(path, (before + 3600, before + 3600))
+    """`path` edited (a line appended), then restored with its old content and time."""
+    text, before = path.read_text(), path.stat().st_mtime
+    path.write_text(text + "\n# edited\n")
     try:
         yield
     finally:
+        path.write_text(text)
         os.utime(path, (before, before))
 
 

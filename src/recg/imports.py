@@ -23,6 +23,11 @@ def _module_file(name: str, package: Path) -> Path | None:
     return None
 
 
+def imported_modules(path: str | Path) -> set[str]:
+    """Module names `path` imports itself (and the names it imports from them)."""
+    return _imported(Path(path))
+
+
 def _imported(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):

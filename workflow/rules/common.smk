@@ -10,7 +10,7 @@ from recg import settings as recg_settings
 from recg.config_checks import check_duplicate_keys, same_files_warning
 from recg.convert import SMOLLM2_WHEEL
 from recg.errors import ConfigError
-from recg.imports import package_files
+from recg.imports import imported_modules, package_files
 
 ROOT = Path(workflow.basedir)
 PACKAGE = ROOT / "src" / "recg"
@@ -47,6 +47,15 @@ def code(script):
     return list(package_files(ROOT / "workflow" / "scripts" / f"{script}.py", PACKAGE))
 
 
+def backbone_deps(path):
+    """Backbone modules a backbone file imports itself (BERT4Rec builds on SASRec)."""
+    return {
+        str(PACKAGE / "models" / f"{m}.py")
+        for m in recg_settings.backbone_names()
+        if f"recg.models.{m}" in imported_modules(path)
+    }
+
+
 BACKBONE_FILES = {
     str(PACKAGE / "models" / f"{m}.py") for m in recg_settings.backbone_names()
 }
@@ -59,8 +68,12 @@ def model_code(script):
 
     def files(wildcards):
         own = PACKAGE / "models" / f"{wildcards.model}.py"
+        used = {
+            str(own),
+            *(f for f in package_files(own, PACKAGE) if f in backbone_deps(own)),
+        }
         kept = [f for f in code(script) if f not in BACKBONE_FILES]
-        return sorted({*kept, str(own), *package_files(own, PACKAGE)})
+        return sorted({*kept, *used})
 
     return files
 
