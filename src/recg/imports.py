@@ -23,12 +23,13 @@ def _module_file(name: str, package: Path) -> Path | None:
     return None
 
 
-def imported_modules(path: str | Path) -> set[str]:
+def imported_modules(path: str | Path) -> frozenset[str]:
     """Module names `path` imports itself (and the names it imports from them)."""
     return _imported(Path(path))
 
 
-def _imported(path: Path) -> set[str]:
+@cache
+def _imported(path: Path) -> frozenset[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -36,7 +37,7 @@ def _imported(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 @cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -179,9 +179,10 @@ def flat_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def settings_id(settings: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
-    """8 hex digits naming a model's result settings (seed excluded) and what it was trained on."""
-    return settings_hash({"settings": flat_settings(settings), "upstream": upstream})[:8]
+def settings_id(flat: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
+    """8 hex digits naming a model's result settings (`flat_settings`; the seed is not among
+    them) and what it was trained on."""
+    return settings_hash({"settings": flat, "upstream": upstream})[:8]
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class Run:
     seed: int
     settings_id: str
     settings: dict[str, Any] = field(compare=False, hash=False)
+    flat: dict[str, Any] = field(compare=False, hash=False)
     targets: tuple[str, ...] = field(compare=False, hash=False)
     main: bool = field(compare=False, hash=False)
 
@@ -241,16 +243,17 @@ def runs(config: Mapping[str, Any], upstream: Callable[[str, str], Any]) -> list
         ):
             context = upstream(source, variant)
             if name == "main":
-                base = job_settings(config, model, variant, seed, {})
+                base = flat_settings(job_settings(config, model, variant, seed, {}))
                 main_ids.add((source, model, variant, seed, settings_id(base, context)))
             for override in overrides(grid["sweep"]):
                 settings = job_settings(config, model, variant, seed, override)
-                sid = settings_id(settings, context)
+                flat = flat_settings(settings)
+                sid = settings_id(flat, context)
                 key = (source, model, variant, seed, sid)
                 targets.setdefault(key, set()).update(grid["targets"])
-                found.setdefault(key, Run(source, model, variant, seed, sid, settings, (), False))
+                found.setdefault(key, Run(*key, settings, flat, (), False))
     return [
-        Run(*key[:4], run.settings_id, run.settings, tuple(sorted(targets[key])), key in main_ids)
+        replace(run, targets=tuple(sorted(targets[key])), main=key in main_ids)
         for key, run in found.items()
     ]
 
@@ -259,6 +262,6 @@ def varying(all_runs: Iterable[Run]) -> list[str]:
     """Dotted settings that take more than one value among the runs that use them."""
     values: dict[str, set[str]] = {}
     for run in all_runs:
-        for key, value in flat_settings(run.settings).items():
+        for key, value in run.flat.items():
             values.setdefault(key, set()).add(repr(value))
     return sorted(k for k, v in values.items() if len(v) > 1)

@@ -160,7 +160,7 @@ NUMERIC_SWEPT = [
     if all(
         isinstance(v, (int, float)) and not isinstance(v, bool)
         for r in RUNS
-        for k, v in recg_settings.flat_settings(r.settings).items()
+        for k, v in r.flat.items()
         if k == key
     )
 ]
@@ -189,7 +189,7 @@ def train_settings(wildcards):
 
 
 def settings_values(wildcards):
-    return recg_settings.flat_settings(run_of(wildcards).settings)
+    return run_of(wildcards).flat
 
 
 def generalisation_domains(wildcards):
@@ -227,9 +227,7 @@ def sweep_labels(wildcards):
     """Run label -> the swept settings it uses, for the training-curve legend."""
     return {
         f"{r.variant}/{r.settings_id}/seed{r.seed}": {
-            k: v
-            for k, v in recg_settings.flat_settings(r.settings).items()
-            if k in SWEPT
+            k: v for k, v in r.flat.items() if k in SWEPT
         }
         for r in RUNS
         if r.source == wildcards.source and r.model == wildcards.model
