@@ -24,7 +24,7 @@ wildcard_constraints:
     domain=alternatives(DOMAINS),
     demo_domain=alternatives(DEMO),
     source=alternatives(ALL_SOURCES),
-    target=alternatives(ALL_TARGETS),
+    target=alternatives(sorted({*ALL_TARGETS, *VALIDATION_DOMAINS})),
     model=alternatives(MODELS),
     variant=alternatives(VARIANTS),
     settings=alternatives(SETTINGS_IDS),
@@ -39,6 +39,7 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/selection.smk"
 
 
 rule all:

@@ -145,3 +145,17 @@ def test_popularity_baseline_hand_case():
     # user 1: target 4 (count 3); candidates outside {2, 1}: 3, 4 -> rank 0
     assert ranks["full"].tolist() == [1, 0]
     assert ranks["uni1"].tolist() == [1, 0]
+
+
+def test_validation_split_ranks_the_second_to_last_item(tiny):
+    """Validation on a sequence is the test protocol on the sequence without its last item."""
+    model, seqs = tiny
+    negatives = sample_eval_negatives(seqs, 30, 10, seed=3)
+    shorter = [s[:-1] for s in seqs]
+    assert np.array_equal(
+        rank_full(model, seqs, "valid", batch_size=7), rank_full(model, shorter, "test", 7)
+    )
+    assert np.array_equal(
+        rank_sampled(model, seqs, negatives, 9, split="valid"),
+        rank_sampled(model, shorter, negatives, 9),
+    )

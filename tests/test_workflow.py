@@ -438,3 +438,65 @@ def test_planning_imports_no_heavy_module(tmp_path):
     added = {name.split(".")[0] for name in seen.read_text().split()}
     assert "recg" in added
     assert not {"torch", "pandas", "sklearn", "matplotlib", "scipy"} & added
+
+
+# ------------------------------------------------------------------------------- selection
+
+
+def jobs_with_inputs(dry_run_output: str, rule: str) -> list[list[str]]:
+    """The input files of every planned job of `rule`, from a verbose dry run."""
+    jobs, current = [], None
+    for line in dry_run_output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("rule ") or stripped.startswith("localrule "):
+            current = stripped.split()[1].rstrip(":") == rule
+        elif current and stripped.startswith("input:"):
+            jobs.append([p.strip() for p in stripped[len("input:") :].split(",")])
+    return jobs
+
+
+def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
+    """Three tiny domains: for each test target the third domain validates; the choice is the
+    best validation NDCG@10, and the test table shows the chosen settings only."""
+    repo, _ = sweep_run
+    workdir = tmp_path / "run"
+    domains = {"Gear": {"demo": True}, "Books": {"demo": True}, "Courses": {"demo": True}}
+    config = write_config(
+        tmp_path,
+        tiny_sweep_config(
+            [0.01, 0.001],
+            domains=domains,
+            targets=list(domains),
+            demo={"users": 150, "seed": 1},  # 80 leave no 5-core in Courses
+            selection={"validation": "others"},
+        ),
+    )
+    args = ("--configfile", str(config))
+    plan = run_snakemake(workdir, "-n", *args, snakefile=repo / "Snakefile").stdout
+    selecting = jobs_with_inputs(plan, "select")
+    assert len(selecting) == 4  # (Books, Courses) x (sem, recg)
+    inputs = [p for job in selecting for p in job if not p.endswith(".py")]
+    assert inputs and all(p.startswith("results/validation/") for p in inputs)
+
+    run_snakemake(workdir, "--cores", "2", *args, snakefile=repo / "Snakefile")
+    choice = json.loads((workdir / "results/selection/Gear/Courses/gru4rec-recg.json").read_text())
+    assert choice["validation_domains"] == ["Books"]
+    scores = {}
+    for path in (workdir / "results/validation/Gear/Books/gru4rec-recg").glob("*/seed1.json"):
+        result = json.loads(path.read_text())
+        assert result["split"] == "valid"
+        scores[result["settings"]] = next(
+            m["value"]
+            for m in result["metrics"]
+            if (m["protocol"], m["metric"], m["k"]) == ("uni10", "ndcg", 10)
+        )
+    assert len(scores) == 2
+    assert choice["chosen"] == max(sorted(scores), key=scores.get)
+    assert choice["chosen_values"]["recg.alpha"] in (0.01, 0.001)
+
+    choices = pd.read_csv(workdir / "results/tables/selection.csv", dtype={"settings": str})
+    assert len(choices) == 4 and set(choices["target"]) == {"Books", "Courses"}
+    results = pd.read_csv(workdir / "results/tables/selected.csv")
+    assert set(results["target"]) == {"Books", "Courses"} and (results["seeds"] == 1).all()
+    table = (workdir / "results/tables/selected.md").read_text()
+    assert "GRU4Rec-RecG" in table and "Validated on" in table

@@ -67,8 +67,13 @@ def evaluate_to_file(
     batch_size: int = 1024,
     log: Callable[[str], None] = print,
     device: str = "cpu",
+    split: str = "test",
 ) -> dict[str, Any]:
-    """Score every target user with a source model and the target's embeddings (no training)."""
+    """Score every target user with a source model and the target's embeddings (no training).
+
+    `split="valid"` ranks the second-to-last items instead: validation targets, for choosing
+    settings without looking at any test item.
+    """
     config = read_json(config_path)
     model = load_model(model_path, config["architecture"]).to(device)
     model.items.set_table(torch.from_numpy(load_embeddings(embeddings_path)))
@@ -76,16 +81,17 @@ def evaluate_to_file(
     model.use_patterns = zero_shot and model.patterns is not None
     sequences = load_sequences(sequences_path)
     negatives = load_negatives(negatives_path)
-    inputs, _ = split_inputs(sequences, "test", model.max_items)
+    inputs, _ = split_inputs(sequences, split, model.max_items)
     users = user_vectors(model, inputs, batch_size)
     ranks = {
-        "full": rank_full(model, sequences, "test", batch_size, users=users),
+        "full": rank_full(model, sequences, split, batch_size, users=users),
         f"uni{negatives.shape[1]}": rank_sampled(
-            model, sequences, negatives, batch_size, users=users
+            model, sequences, negatives, batch_size, users=users, split=split
         ),
     }
     result = {
         **labels,
+        "split": split,
         "users": len(sequences),
         "items": model.items.n_items,
         "sequence_patterns": model.use_patterns,

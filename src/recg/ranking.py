@@ -126,9 +126,11 @@ def rank_sampled(
     negatives: np.ndarray,
     batch_size: int = 1024,
     users: Tensor | None = None,
+    split: str = "test",
 ) -> np.ndarray:
-    """Ranks of the test targets among their pre-drawn negatives."""
-    inputs, targets = split_inputs(sequences, "test", model.max_items)
+    """Ranks of the split's targets among their pre-drawn negatives (drawn outside the whole
+    sequence, so they serve the validation split too)."""
+    inputs, targets = split_inputs(sequences, split, model.max_items)
     users = user_vectors(model, inputs, batch_size) if users is None else users
     candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
     candidates = candidates.to(model.device)

@@ -517,3 +517,118 @@ def aggregate(
     _write_csv(sweep_table, outputs["sweep_csv"])
     _write_text(sweep_markdown(sweep_table, k), outputs["sweep_md"])
     return frame
+
+
+CHOICE_COLUMNS = ["source", "target", "model", "variant", "settings", "chosen", "validated_on"]
+
+
+def selected(
+    frame: pd.DataFrame, choices: Sequence[Mapping[str, Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The test rows of each chosen setting (swept columns dropped, so variants pair on seeds
+    whatever each chose), and one row per choice with its validation score."""
+    kept, rows = [], []
+    for c in choices:
+        mask = (
+            (frame["source"] == c["source"])
+            & (frame["target"] == c["test_target"])
+            & (frame["model"] == c["model"])
+            & (frame["variant"] == c["variant"])
+            & (frame["settings"] == c["chosen"])
+        )
+        if not mask.any():
+            raise ValueError(
+                f"no test results of the chosen settings {c['chosen']} for {c['source']} -> "
+                f"{c['test_target']} {c['model']}-{c['variant']}"
+            )
+        kept.append(frame[mask])
+        rows.append(
+            {
+                "source": c["source"],
+                "target": c["test_target"],
+                "model": c["model"],
+                "variant": c["variant"],
+                "settings": c["chosen"],
+                "chosen": swept_label(c["chosen_values"]),
+                "validated_on": ", ".join(c["validation_domains"]),
+                "validation_score": c["score"],
+                "candidates": len(c["candidates"]),
+            }
+        )
+    results = pd.concat(kept, ignore_index=True)[COLUMNS] if kept else frame[COLUMNS].iloc[:0]
+    return results, pd.DataFrame(rows, columns=[*CHOICE_COLUMNS, "validation_score", "candidates"])
+
+
+def selected_markdown(
+    results: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame, protocol: str, k: int
+) -> str:
+    shown = pd.DataFrame(
+        {
+            "Source": table["source"],
+            "Target": table["target"],
+            "Model": [
+                display_name(m, v) for m, v in zip(table["model"], table["variant"], strict=True)
+            ],
+            "Chosen": table["chosen"].replace("", "(one candidate)"),
+            "Validated on": table["validated_on"],
+            "Validation score": table["validation_score"].map("{:.4f}".format),
+            "Candidates": table["candidates"],
+        }
+    )
+    parts = [
+        f"## Selected settings: zero-shot test R@{k} / N@{k} (%), mean ± std over seeds\n\n"
+        "Each setting was chosen on validation targets only; the test target never took part.\n"
+    ]
+    for proto in sorted(results["protocol"].unique(), key=lambda p: p != protocol):
+        parts.append(f"\n### Protocol `{proto}`\n\n" + markdown_table(results, proto, k, False))
+    part = tests[(tests["protocol"] == protocol) & (tests["k"] == k)]
+    if not part.empty:
+        significance = pd.DataFrame(
+            {
+                "Source": part["source"],
+                "Target": part["target"],
+                "Model": [
+                    display_name(m, v) for m, v in zip(part["model"], part["variant"], strict=True)
+                ],
+                "Metric": part["metric"].map(lambda m: f"{METRIC_SHORT.get(m, m)}@{k}"),
+                "Gain over -Sem": part["relative_gain"].map("{:+.1%}".format),
+                "p (paired t)": part["p_value"].map(lambda p: "" if pd.isna(p) else f"{p:.3g}"),
+                "Seeds": part["seeds"],
+            }
+        )
+        parts.append(
+            f"\n### Selected variants against selected -Sem (`{protocol}`)\n\n"
+            + significance.to_markdown(index=False, disable_numparse=True)
+            + "\n"
+        )
+    parts.append(
+        "\n### The choices\n\n" + shown.to_markdown(index=False, disable_numparse=True) + "\n"
+    )
+    return "".join(parts)
+
+
+def write_selected(
+    metrics_csv: str | os.PathLike,
+    choice_files: Sequence[str | os.PathLike],
+    outputs: Mapping[str, str | os.PathLike],
+    protocol: str,
+    k: int = 10,
+) -> pd.DataFrame:
+    """The test tables of selected settings: Markdown, results CSV, choices CSV and tests."""
+    frame = pd.read_csv(metrics_csv, dtype={"settings": str})
+    results, table = selected(frame, [read_json(p) for p in choice_files])
+    tests = paired_tests(results)
+    _write_csv(
+        pd.concat(
+            [
+                summarise(results, p, k, False).assign(protocol=p)
+                for p in results["protocol"].unique()
+            ],
+            ignore_index=True,
+        ),
+        outputs["results_csv"],
+    )
+    _write_csv(table, outputs["choices_csv"])
+    _write_csv(tests, outputs["tests"])
+    _write_text(selected_markdown(results, table, tests, protocol, k), outputs["table"])
+    return table

@@ -277,4 +277,74 @@ def final_outputs():
         *[f"results/plots/embedding_map/{s}/{m}.png" for s, m in sorted(MAP_RUNS)],
         *[f"results/plots/sensitivity/{key}.png" for key in NUMERIC_SWEPT],
         *stats_files().values(),
+        *(["results/tables/selected.md"] if SELECTING else []),
+    ]
+
+
+# ------------------------------------------------------------ choosing settings on validation
+
+SELECTION = config["selection"]
+SELECTING = SELECTION["validation"] != "none"
+SELECTION_PROTOCOL = SAMPLED if SELECTION["protocol"] == "sampled" else "full"
+HELD_OUT = (
+    [] if SELECTION["validation"] in ("none", "others") else SELECTION["validation"]
+)
+for i, name in enumerate(HELD_OUT):
+    if name not in config["domains"]:
+        raise WorkflowError(
+            f"invalid configuration: config key 'selection.validation[{i}]': {name!r} is not "
+            f"one of the domains ({', '.join(DOMAINS)})"
+        )
+
+
+def selection_groups():
+    """(source, test target, model, variant) -> (candidate runs, validation domains).
+
+    `others`: a source's other zero-shot targets validate each test target (with three domains,
+    one validates and the third is tested, in both orders); a list: those domains validate
+    and are never test targets.
+    """
+    grouped = {}
+    for r in RUNS:
+        grouped.setdefault((r.source, r.model, r.variant), []).append(r)
+    groups = {}
+    for (source, model, variant), candidates in grouped.items():
+        zero_shot = sorted({t for r in candidates for t in r.targets} - {source})
+        for target in zero_shot:
+            if target in HELD_OUT:
+                continue
+            pool = zero_shot if SELECTION["validation"] == "others" else HELD_OUT
+            domains = [d for d in pool if d not in (source, target)]
+            if not domains:
+                raise WorkflowError(
+                    f"invalid configuration: config key 'selection.validation': no domain "
+                    f"validates source {source} for test target {target} (needs a zero-shot "
+                    "target other than both)"
+                )
+            groups[(source, target, model, variant)] = (candidates, domains)
+    return groups
+
+
+SELECTIONS = selection_groups() if SELECTING else {}
+VALIDATION_DOMAINS = sorted({d for _, ds in SELECTIONS.values() for d in ds})
+
+
+def validation_file(run, domain):
+    return (
+        f"results/validation/{run.source}/{domain}/{run.model}-{run.variant}/"
+        f"{run.settings_id}/seed{run.seed}.json"
+    )
+
+
+def validation_files(wildcards):
+    """Only validation results: what a selection job may read."""
+    key = (wildcards.source, wildcards.target, wildcards.model, wildcards.variant)
+    candidates, domains = SELECTIONS[key]
+    return [validation_file(r, d) for r in candidates for d in domains]
+
+
+def selection_files():
+    return [
+        f"results/selection/{source}/{target}/{model}-{variant}.json"
+        for source, target, model, variant in sorted(SELECTIONS)
     ]

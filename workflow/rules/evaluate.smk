@@ -22,6 +22,7 @@ rule evaluate:
         batch_size=config["evaluation"]["batch_size"],
         device=config["train"]["device"],
         settings_values=settings_values,
+        split="test",
     script:
         "../scripts/evaluate.py"
 

@@ -27,6 +27,7 @@ def main(sm, log):
         sm.params.batch_size,
         log,
         sm.params.device,
+        sm.params.split,
     )
 
 

@@ -1,0 +1,57 @@
+# Settings chosen on validation targets (config key `selection`); see docs/method.md.
+
+
+use rule evaluate as validate with:
+    output:
+        "results/validation/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.json",
+    log:
+        "logs/validate/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.log",
+    params:
+        split="valid",
+
+
+rule select:
+    input:
+        validation=validation_files,
+        code=code("select"),
+    output:
+        "results/selection/{source}/{target}/{model}-{variant}.json",
+    log:
+        "logs/select/{source}/{target}/{model}-{variant}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        protocol=SELECTION_PROTOCOL,
+        metric=SELECTION["metric"],
+        k=SELECTION["k"],
+        swept=SWEPT,
+    script:
+        "../scripts/select.py"
+
+
+rule selected:
+    input:
+        metrics=rules.aggregate.output.metrics,
+        choices=selection_files(),
+        code=code("selected"),
+    output:
+        table=report(
+            "results/tables/selected.md",
+            caption="../report/selected.rst",
+            category="Tables",
+            labels={"table": "selected.md"},
+        ),
+        results_csv="results/tables/selected.csv",
+        choices_csv="results/tables/selection.csv",
+        tests="results/tables/selected_significance.csv",
+    log:
+        "logs/selected.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        protocol=SAMPLED,
+        k=SELECTION["k"],
+    script:
+        "../scripts/selected.py"
