@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from test_train import LLM_DIM, N_ITEMS, _quiet, _sequences, _settings, _table
 
 from recg.contracts import check_embeddings_match_items
@@ -196,6 +197,11 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     resumed = Trainer(SETTINGS, _table(), seqs, log=_quiet)
     resumed.fit(checkpoint)
     assert resumed.epoch == 1 and len(resumed.history) == 1  # resumed, not retrained
+    state = torch.load(checkpoint, weights_only=True)
+    del state["settings"]
+    torch.save(state, checkpoint)
+    with pytest.raises(InputError, match="records no settings"):
+        Trainer(SETTINGS, _table(), seqs, log=_quiet).fit(checkpoint)
 
 
 # ----------------------------------------------------------------------------- negatives
@@ -247,3 +253,13 @@ def test_negatives_for_users_outside_the_sequences_are_refused(domain, tmp_path)
         load_negatives(wrong, domain["sequences"])
     assert "1 of its users are missing (e.g. ['u000'])" in str(info.value)
     assert "1 users are not among them" in str(info.value)
+
+
+def test_negatives_rows_of_the_wrong_length_are_refused(domain, tmp_path):
+    table = pq.read_table(domain["negatives"])
+    rows = table["negatives"].to_pylist()
+    rows[3] = rows[3][:-1]
+    wrong = tmp_path / "neg.parquet"
+    pq.write_table(table.set_column(1, "negatives", pa.array(rows, pa.list_(pa.int32()))), wrong)
+    with pytest.raises(InputError, match="rows do not all hold the recorded n=5 negatives"):
+        load_negatives(wrong, domain["sequences"])

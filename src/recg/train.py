@@ -268,7 +268,9 @@ class Trainer:
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)
-        differ = setting_differences(state.get("settings", {}), resumable_settings(self.settings))
+        if "settings" not in state:
+            raise InputError(f"{path} records no settings (an older version): delete it")
+        differ = setting_differences(state["settings"], resumable_settings(self.settings))
         if differ:
             raise InputError(
                 f"{path} was written under other settings ({'; '.join(differ)}): delete it to "

@@ -64,7 +64,8 @@ def load_trained(
     try:
         return load_model(weights, config["architecture"]), config
     except (KeyError, TypeError, RuntimeError) as exc:
-        detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:4]) or str(exc)
+        lines = [line.strip() for line in str(exc).splitlines()[1:]] or [str(exc)]
+        detail = lines[0] + (f" and {len(lines) - 1} more" if len(lines) > 1 else "")
         raise InputError(
             f"{weights} does not fit the architecture recorded in {config_path} ({detail}): "
             "they come from different trainings; delete the model folder to have it retrained"
