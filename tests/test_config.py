@@ -4,7 +4,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from recg.config import load, load_schema, validate
+from recg.config import domain_preprocess, load, load_schema, validate
 from recg.errors import ConfigError
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -66,6 +66,7 @@ def test_defaults_are_filled(tmp_path):
         ),
         (lambda c: c.update(seeds=[1, 1]), r"'seeds'"),
         (lambda c: c.update(encoder={"device": "tpu"}), r"'encoder.device'"),
+        (lambda c: c["domains"]["A"].update(min_year=18), r"'domains.A.min_year': 18 is less"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path, change, message):
@@ -80,3 +81,20 @@ def test_yaml_scientific_notation_pitfall_is_explained(tmp_path):
     config.update(yaml.safe_load("train: {lr: 1e-3}"))
     with pytest.raises(ConfigError, match=r"write 1\.0e-3"):
         check(config, tmp_path)
+
+
+def test_a_domain_min_year_replaces_the_global_one(tmp_path):
+    config = base(tmp_path)
+    config["preprocess"] = {"min_year": 2015}
+    config["domains"]["A"]["min_year"] = None
+    config = check(config, tmp_path)
+    assert domain_preprocess(config, "A")["min_year"] is None
+    assert domain_preprocess(config, "Gear")["min_year"] == 2015
+    assert domain_preprocess(config, "A")["kcore"] == config["preprocess"]["kcore"]
+
+
+def test_the_paper_profile_cuts_amazon_at_2018_and_keeps_all_of_steam():
+    config = yaml.safe_load((REPO / "config/experiments/paper.yaml").read_text())
+    years = {name: domain_preprocess(config, name)["min_year"] for name in config["domains"]}
+    assert years.pop("Steam") is None
+    assert set(years.values()) == {2018}

@@ -308,6 +308,44 @@ def test_hub_name_loads_offline_from_the_hub_cache(tiny, tmp_path):
     np.testing.assert_array_equal(np.asarray(result["vec"], np.float32), local)
 
 
+NO_NETWORK = (
+    "import json, os, socket, sys\n"
+    "def refuse(*args, **kwargs):\n"
+    "    print(json.dumps({'contacted': str(args[0])}), flush=True)\n"
+    "    os._exit(0)\n"
+    "socket.getaddrinfo = socket.create_connection = socket.socket.connect = refuse\n"
+    "from recg.embed import EncoderSettings, load_encoder, fingerprint\n"
+    "s = EncoderSettings(**json.loads(sys.argv[1]))\n"
+    "fingerprint(s, load_encoder(s))\n"
+    "print(json.dumps({'contacted': None}))\n"
+)
+
+
+def contacted(settings: dict) -> str | None:
+    """The first host an encoder's loading tries to reach, in a fresh process with
+    HF_HUB_OFFLINE unset (None: it loaded without any network access)."""
+    unset = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    out = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])["contacted"]
+
+
+def test_the_hub_is_contacted_only_for_a_hub_name(tiny):
+    """The default (packaged) model and a local folder load with HF_HUB_OFFLINE unset and no
+    network; a hub name is what makes a connection attempt."""
+    assert contacted({"name": "minilm"}) is None
+    local = {"name": "tiny", "backend": "llm2vec", "model": str(tiny["llama"]), "max_length": 64}
+    assert contacted(local) is None
+    assert contacted({"name": "hub", "model": "recg-test/not-cached"}) == "huggingface.co"
+
+
 # ----------------------------------------------------------------- batch size and input order
 
 

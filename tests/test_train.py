@@ -272,6 +272,8 @@ def test_sequence_patterns_are_fitted_and_saved(tmp_path):
             path,
         )
         emb_paths.append(path)
+    items_path = tmp_path / "items.parquet"
+    pq.write_table(pa.table({"item_idx": np.arange(1, N_ITEMS + 1, dtype=np.int32)}), items_path)
     out = tmp_path / "model"
     settings = _settings(variant="recg", epochs=2)
     summary = train_to_files(
@@ -283,6 +285,7 @@ def test_sequence_patterns_are_fitted_and_saved(tmp_path):
         out / "config.json",
         out / "train_log.csv",
         source="source",
+        items_path=items_path,
         log=_quiet,
     )
     assert summary["patterns"]["clusters"] == 3

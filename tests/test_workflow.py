@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import gzip
 import hashlib
@@ -254,6 +255,69 @@ def test_unknown_config_key_fails_at_once(tmp_path):
     assert "unknown key 'epoch' under 'train'" in result.stdout + result.stderr
 
 
+# ----------------------------------------------------------------------------------- safety
+
+
+def test_every_rule_runs_a_script_and_nothing_calls_a_shell():
+    """Config values reach jobs as Python objects (`script:`), never through a shell command."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        OutputSettings,
+        ResourceSettings,
+        StorageSettings,
+    )
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(configfiles=[REPO / "config/config.yaml"]),
+            storage_settings=StorageSettings(),
+            snakefile=REPO / "Snakefile",
+        )._workflow
+        rules = {rule.name: rule for rule in workflow.rules}
+    assert {"preprocess", "train", "evaluate"} <= set(rules)
+    for name, rule in rules.items():
+        assert rule.shellcmd is None, f"rule {name} runs a shell command"
+        assert rule.script or rule.norun, f"rule {name} has no script"
+    for path in [*(REPO / "src").rglob("*.py"), *(REPO / "workflow").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                called = ast.unparse(node.func)
+                assert called not in ("os.system", "os.popen"), f"{path}: {called}"
+                shell = [k for k in node.keywords if k.arg == "shell"]
+                assert not shell, f"{path}:{node.lineno}: a command through a shell"
+
+
+def test_paths_with_spaces_and_semicolons_are_only_data(tmp_path):
+    """Input paths with shell syntax are read as files; a domain's own min_year applies to it."""
+    folder = tmp_path / "raw data; touch INJECTED"
+    folder.mkdir()
+    old, new = 1_400_000_000_000, 1_600_000_000_000  # 2014 and 2020
+    lines = [
+        json.dumps({"user_id": f"u{u}", "parent_asin": f"I{i}", "timestamp": new + i})
+        for u in range(6)
+        for i in range(6)
+    ]
+    lines += [json.dumps({"user_id": "u0", "parent_asin": "I9", "timestamp": old})]
+    files = {"reviews": folder / "R $(touch INJECTED).jsonl.gz", "meta": folder / "meta_R.jsonl.gz"}
+    for path, rows in ((files["reviews"], lines), (files["meta"], meta_lines())):
+        with gzip.open(path, "wt") as handle:
+            handle.write("".join(row + "\n" for row in rows))
+    before = {path: digest(path) for path in files.values()}
+    domain = {role: str(path.relative_to(tmp_path)) for role, path in files.items()}
+    config = write_config(
+        tmp_path,
+        {"domains": {"R": {**domain, "min_year": 2018}}, "sources": ["R"], "targets": ["R"]},
+    )
+    target = "results/data/R/stats.json"
+    run_snakemake(tmp_path, target, "--cores", "1", "--configfile", str(config))
+    assert not list(tmp_path.rglob("INJECTED"))
+    assert {path: digest(path) for path in files.values()} == before
+    steps = {s["step"]: s for s in json.loads((tmp_path / target).read_text())["filters"]}
+    assert steps["min_year"]["year"] == 2018 and steps["min_year"]["removed_interactions"] == 1
+
+
 # ----------------------------------------------------------------------------------- real data
 
 
@@ -326,10 +390,17 @@ def sweep_run(tmp_path_factory):
             shutil.copy2(source, repo / part)
     workdir = root / "run"
     config = write_config(workdir, tiny_sweep_config([0.01, 0.001]))
+    (root / "inputs-before.json").write_text(json.dumps(input_digests(repo, workdir)))
     run_snakemake(
         workdir, "--cores", "2", "--configfile", str(config), snakefile=repo / "Snakefile"
     )
     return repo, workdir
+
+
+def input_digests(repo: Path, workdir: Path) -> dict[str, str]:
+    """What a run reads and must leave alone: the workflow's files and the run's config."""
+    files = [p for p in repo.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return {str(p): digest(p) for p in [*files, workdir / "config.yaml"]}
 
 
 def planned(sweep_run, config: dict, tmp_path: Path) -> dict[str, int]:
@@ -371,6 +442,26 @@ def test_sweep_results_sit_side_by_side(sweep_run):
     assert recg.groupby("recg.alpha")["settings"].nunique().eq(1).all()
     assert recg["settings"].nunique() == 2
     assert (workdir / "results/plots/sensitivity/recg.alpha.png").exists()
+
+
+def test_a_run_writes_only_its_own_folders_and_leaves_its_inputs_alone(sweep_run):
+    repo, workdir = sweep_run
+    written = {p.name for p in workdir.iterdir()} - {"config.yaml"}
+    assert written <= {"results", "logs", "resources", ".snakemake", "data"}, written
+    assert {p.name for p in (workdir / "data").iterdir()} == {"demo"}
+    before = json.loads((repo.parent / "inputs-before.json").read_text())
+    assert input_digests(repo, workdir) == before
+    assert {p.name for p in repo.parent.iterdir()} == {"repo", "run", "inputs-before.json"}
+
+
+def test_a_domain_min_year_reruns_that_domain_and_the_models_reading_it(sweep_run, tmp_path):
+    config = tiny_sweep_config([0.01, 0.001])
+    config["domains"]["Books"]["min_year"] = 1990
+    jobs = planned(sweep_run, config, tmp_path)
+    assert jobs["preprocess"] == 1  # Books only: Gear keeps the global (null) year
+    assert jobs["train"] == 2  # the -RecG models, whose loss reads Books; -Sem on Gear stays
+    config["domains"]["Books"]["min_year"] = None  # the same as the global year: nothing to do
+    assert "preprocess" not in planned(sweep_run, config, tmp_path)
 
 
 def test_adding_a_sweep_value_trains_only_its_models(sweep_run, tmp_path):

@@ -120,6 +120,16 @@ def _check_meaning(config: dict[str, Any], base: Path) -> None:
         )
 
 
+DOMAIN_PREPROCESS = ("min_year",)
+
+
+def domain_preprocess(config: Mapping[str, Any], domain: str) -> dict[str, Any]:
+    """The `preprocess` section as it applies to `domain`: a key the domain entry sets itself
+    (`DOMAIN_PREPROCESS`) replaces the global one, so one domain may keep reviews the others cut."""
+    spec = config["domains"][domain]
+    return {**config["preprocess"], **{k: spec[k] for k in DOMAIN_PREPROCESS if k in spec}}
+
+
 def demo_paths(name: str) -> dict[str, str]:
     """Where the demo rule writes a demo domain's raw files."""
     return {"reviews": f"data/demo/{name}.jsonl.gz", "meta": f"data/demo/meta_{name}.jsonl.gz"}

@@ -14,10 +14,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from recg.contracts import check_embeddings_match_items, check_model_settings
 from recg.data import load_sequences
 from recg.embed import load_embeddings
-from recg.io import read_json, write_json
-from recg.models import load_model
+from recg.io import write_json
+from recg.models import load_trained
 from recg.negatives import load_negatives
 from recg.provenance import provenance
 from recg.ranking import (
@@ -59,6 +60,7 @@ def evaluate_to_file(
     model_path: str | Path,
     config_path: str | Path,
     sequences_path: str | Path,
+    items_path: str | Path,
     embeddings_path: str | Path,
     negatives_path: str | Path,
     out: str | Path,
@@ -72,15 +74,20 @@ def evaluate_to_file(
     """Score every target user with a source model and the target's embeddings (no training).
 
     `split="valid"` ranks the second-to-last items instead: validation targets, for choosing
-    settings without looking at any test item.
+    settings without looking at any test item. `labels` name the job (source, target, model,
+    variant, seed, settings_values); the model's config.json must record the same source, model,
+    variant, seed and settings.
     """
-    config = read_json(config_path)
-    model = load_model(model_path, config["architecture"]).to(device)
+    check_embeddings_match_items(embeddings_path, items_path)
+    model, config = load_trained(model_path, config_path)
+    identity = {k: labels[k] for k in ("source", "model", "variant", "seed")}
+    check_model_settings(config, config_path, {**identity, **labels["settings_values"]})
+    model = model.to(device)
     model.items.set_table(torch.from_numpy(load_embeddings(embeddings_path)))
     zero_shot = labels["target"] != labels["source"]
     model.use_patterns = zero_shot and model.patterns is not None
     sequences = load_sequences(sequences_path)
-    negatives = load_negatives(negatives_path)
+    negatives = load_negatives(negatives_path, sequences_path)
     inputs, _ = split_inputs(sequences, split, model.max_items)
     users = user_vectors(model, inputs, batch_size)
     ranks = {
@@ -117,7 +124,7 @@ def popularity_to_file(
     n_items = pq.read_metadata(items_path).num_rows
     sequences = load_sequences(sequences_path)
     counts = np.bincount(np.concatenate([s[:-2] for s in sequences]), minlength=n_items + 1)
-    negatives = load_negatives(negatives_path)
+    negatives = load_negatives(negatives_path, sequences_path)
     ranks = popularity_model_ranks(counts, sequences, negatives)
     result = {**labels, "users": len(sequences), "items": n_items, "metrics": _rows(ranks, ks)}
     write_json(result, out)

@@ -77,7 +77,33 @@ def negatives_to_file(
     write_parquet(table, out, {"n": n, "seed": seed, "sequences": str(sequences_path)})
 
 
-def load_negatives(path: str | Path) -> np.ndarray:
-    column = pq.read_table(path, columns=["negatives"])["negatives"].combine_chunks()
-    n = read_parquet_metadata(path)["n"]
-    return column.values.to_numpy().astype(np.int64).reshape(-1, n)
+def load_negatives(path: str | Path, sequences_path: str | Path) -> np.ndarray:
+    """(U, n) negatives in the row order of `sequences_path`, matched by user_id.
+
+    Refused, naming both files, when the users differ (missing, extra or repeated users) or a row
+    does not hold the recorded number of negatives.
+    """
+    table = pq.read_table(path, columns=["user_id", "negatives"])
+    n = read_parquet_metadata(path).get("n")
+    column = table["negatives"].combine_chunks()
+    lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+    if n is None or (lengths != n).any():
+        raise InputError(f"{path}: rows do not all hold the recorded n={n} negatives")
+    matrix = column.flatten().to_numpy().astype(np.int64).reshape(-1, n)
+    ids = table["user_id"].to_pylist()
+    wanted = pq.read_table(sequences_path, columns=["user_id"])["user_id"].to_pylist()
+    row = {user: i for i, user in enumerate(ids)}
+    missing = [u for u in wanted if u not in row]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of its users are missing (e.g. {missing[:3]})")
+    if extra := len(row) - (len(wanted) - len(missing)):
+        problems.append(f"{extra} users are not among them")
+    if repeated := len(ids) - len(row):
+        problems.append(f"{repeated} users have more than one row")
+    if problems:
+        raise InputError(
+            f"{path} does not match the users of {sequences_path}: {', '.join(problems)}; "
+            "delete it to have the negatives redrawn"
+        )
+    return matrix[np.fromiter((row[u] for u in wanted), np.int64, len(wanted))]

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from recg.contracts import check_embeddings_match_items
 from recg.embed import load_embeddings
-from recg.io import read_json
-from recg.models import load_model
+from recg.models import load_trained
 
 
 @torch.inference_mode()
@@ -22,7 +22,7 @@ def input_vectors(
     model_path: str | os.PathLike, config_path: str | os.PathLike, tables: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Domain -> (items, hidden) input-side vectors of a trained model (padding row dropped)."""
-    model = load_model(model_path, read_json(config_path)["architecture"])
+    model, _ = load_trained(model_path, config_path)
     out = {}
     for domain, table in tables.items():
         model.items.set_table(torch.from_numpy(table))
@@ -33,9 +33,15 @@ def input_vectors(
 
 def item_spaces(
     embeddings: Mapping[str, str | os.PathLike],
+    items: Mapping[str, str | os.PathLike],
     models: Mapping[str, tuple[str | os.PathLike, str | os.PathLike]],
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Panel -> domain -> vectors: the raw LLM embeddings, then each model's input space."""
+    """Panel -> domain -> vectors: the raw LLM embeddings, then each model's input space.
+
+    `items` holds each domain's items.parquet, which its embeddings must match row for row.
+    """
+    for domain, path in embeddings.items():
+        check_embeddings_match_items(path, items[domain])
     tables = {domain: load_embeddings(path) for domain, path in sorted(embeddings.items())}
     spaces = {"raw LLM embeddings": {d: t[1:] for d, t in tables.items()}}
     for panel, (weights, config) in models.items():

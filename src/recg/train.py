@@ -18,8 +18,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from recg.contracts import check_embeddings_match_items, setting_differences
 from recg.data import load_sequences
 from recg.embed import embedding_metadata, load_embeddings
+from recg.errors import InputError
 from recg.io import atomic_path, save_torch, write_json
 from recg.losses import (
     REC_LOSSES,
@@ -35,6 +37,12 @@ from recg.provenance import provenance, settings_hash
 from recg.ranking import validation_ndcg
 from recg.sequences import pad
 from recg.settings import TrainSettings
+
+
+def resumable_settings(settings: TrainSettings) -> dict[str, Any]:
+    """The settings a checkpoint must share to be resumed: all but the device (a job killed on
+    one device may resume on another)."""
+    return {k: v for k, v in asdict(settings).items() if k != "device"}
 
 
 def seed_everything(seed: int) -> None:
@@ -239,6 +247,7 @@ class Trainer:
 
     def _checkpoint(self) -> dict[str, Any]:
         return {
+            "settings": resumable_settings(self.settings),
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -259,6 +268,14 @@ class Trainer:
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)
+        if "settings" not in state:
+            raise InputError(f"{path} records no settings (an older version): delete it")
+        differ = setting_differences(state["settings"], resumable_settings(self.settings))
+        if differ:
+            raise InputError(
+                f"{path} was written under other settings ({'; '.join(differ)}): delete it to "
+                "train afresh"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.best_state = state["best_state"]
@@ -341,9 +358,7 @@ def train(
 def _input_key(settings: TrainSettings, inputs: Sequence[str | os.PathLike]) -> str:
     """Settings plus the identity of the input files: a checkpoint resumes only the same job."""
     stamps = [(str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in inputs]
-    # the device is left out: a job killed on one device may resume on another
-    kept = {k: v for k, v in asdict(settings).items() if k != "device"}
-    return settings_hash({"settings": kept, "inputs": stamps})
+    return settings_hash({"settings": resumable_settings(settings), "inputs": stamps})
 
 
 def train_to_files(
@@ -355,9 +370,14 @@ def train_to_files(
     config_path: str | os.PathLike,
     log_path: str | os.PathLike,
     source: str,
+    items_path: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train from workflow files; write model.pt (state_dict), config.json and train_log.csv."""
+    """Train from workflow files; write model.pt (state_dict), config.json and train_log.csv.
+
+    The source embeddings must match `items_path` (the source's items.parquet) row for row.
+    """
+    check_embeddings_match_items(source_embeddings, items_path)
     sequences = load_sequences(sequences_path)
     table = torch.from_numpy(load_embeddings(source_embeddings))
     others = [torch.from_numpy(load_embeddings(p)) for p in other_embeddings]

@@ -92,6 +92,11 @@ def domain_file(role):
     return path
 
 
+def domain_preprocess(domain):
+    """The preprocess section with a domain's own overrides (min_year) applied."""
+    return recg_config.domain_preprocess(config, domain)
+
+
 def preprocess_spec(wildcards):
     domain = config["domains"][wildcards.domain]
     return {
@@ -99,7 +104,7 @@ def preprocess_spec(wildcards):
         "reviews": domain["reviews"],
         "meta": domain["meta"],
         "format": domain["format"],
-        **config["preprocess"],
+        **domain_preprocess(wildcards.domain),
     }
 
 
@@ -131,7 +136,7 @@ def data_context(domain):
     spec = config["domains"][domain]
     return {
         "files": {k: spec[k] for k in ("reviews", "meta", "format")},
-        "preprocess": config["preprocess"],
+        "preprocess": domain_preprocess(domain),
     }
 
 

@@ -3,6 +3,7 @@ rule evaluate:
         model=rules.train.output.model,
         config=rules.train.output.config,
         sequences="results/data/{target}/sequences.parquet",
+        item_table="results/data/{target}/items.parquet",
         embeddings=embeddings("{target}"),
         negatives="results/data/{target}/negatives.parquet",
         code=model_code("evaluate"),

@@ -1,6 +1,7 @@
 rule train:
     input:
         sequences="results/data/{source}/sequences.parquet",
+        item_table="results/data/{source}/items.parquet",
         embeddings=embeddings("{source}"),
         other_domains=generalisation_domains,
         code=model_code("train"),

@@ -11,6 +11,7 @@ def main(sm, log):
     name = MODEL_NAMES.get(w.model, w.model)
     spaces = item_spaces(
         dict(zip(sm.params.domains, sm.input.embeddings, strict=True)),
+        dict(zip(sm.params.domains, sm.input.item_tables, strict=True)),
         {
             f"{name}-Sem projection W_p": (sm.input.sem_model, sm.input.sem_config),
             f"{name}-RecG merged projection": (sm.input.recg_model, sm.input.recg_config),

@@ -19,6 +19,7 @@ def main(sm, log):
         sm.input.model,
         sm.input.config,
         sm.input.sequences,
+        sm.input.item_table,
         sm.input.embeddings,
         sm.input.negatives,
         sm.output[0],

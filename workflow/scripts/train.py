@@ -14,6 +14,7 @@ def main(sm, log):
         sm.output.config,
         sm.output.history,
         source=sm.wildcards.source,
+        items_path=sm.input.item_table,
         log=log,
     )
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from recg.errors import InputError
+from recg.io import read_json
 from recg.models.base import PatternFusion, Recommender, SequenceBackbone
 from recg.models.bert4rec import BERT4Rec
 from recg.models.gru4rec import GRU4Rec
@@ -25,6 +27,7 @@ __all__ = [
     "SequenceBackbone",
     "build_model",
     "load_model",
+    "load_trained",
 ]
 
 
@@ -50,3 +53,20 @@ def load_model(weights: str | Path, architecture: dict[str, Any]) -> Recommender
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     return model
+
+
+def load_trained(
+    weights: str | Path, config_path: str | Path
+) -> tuple[Recommender, dict[str, Any]]:
+    """A trained model and its config.json; weights that do not fit the recorded architecture
+    (another backbone, hidden size or variant) are refused naming both files."""
+    config = read_json(config_path)
+    try:
+        return load_model(weights, config["architecture"]), config
+    except (KeyError, TypeError, RuntimeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines()[1:]] or [str(exc)]
+        detail = lines[0] + (f" and {len(lines) - 1} more" if len(lines) > 1 else "")
+        raise InputError(
+            f"{weights} does not fit the architecture recorded in {config_path} ({detail}): "
+            "they come from different trainings; delete the model folder to have it retrained"
+        ) from None
