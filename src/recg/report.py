@@ -25,6 +25,8 @@ VARIANT_NAMES = {
     "recg-no-ic": "-RecG w/o IC",
     "recg-no-ig": "-RecG w/o IG",
     "recg-no-sg": "-RecG w/o SG",
+    "sem-center": "-Sem centred",
+    "sem-whiten": "-Sem whitened",
     "base": "",
 }
 METRIC_SHORT = {"recall": "R", "ndcg": "N"}
