@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from recg.bias_jobs import BiasSettings, encoder_bias_to_file, model_bias_to_file
+from recg.bias_jobs import BiasSettings, encoder_bias_to_file
 from recg.bias_table import bias_table
 from recg.diagnostics import (
     bias,
@@ -25,6 +25,7 @@ from recg.diagnostics import (
 )
 from recg.embed import load_embeddings
 from recg.errors import ConfigError
+from recg.model_bias import model_bias_to_file
 from recg.models import build_model
 from recg.spaces import input_vectors, model_spaces
 

@@ -1,6 +1,8 @@
-"""Semantic-bias diagnostics of an encoder's tables and of a trained model's spaces, to CSV.
+"""Semantic-bias diagnostics of an encoder's tables, to CSV, and the parts a model's
+diagnostics share.
 
-Both use the same fixed-seed sample of each domain's items, so their rows are comparable.
+Encoder and models use the same fixed-seed sample of each domain's items, so their rows are
+comparable. Nothing here imports torch (`recg.model_bias` does the models).
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ class BiasSettings:
     seed: int = 0
 
 
-def _tables(embeddings: Paths) -> dict[str, np.ndarray]:
+def load_tables(embeddings: Paths) -> dict[str, np.ndarray]:
+    """Domain -> its (N+1, dim) embedding table."""
     return {domain: load_embeddings(path) for domain, path in sorted(embeddings.items())}
 
 
-def _sample(tables: Mapping[str, np.ndarray], settings: BiasSettings) -> dict[str, np.ndarray]:
+def sample_items(tables: Mapping[str, np.ndarray], settings: BiasSettings) -> dict[str, np.ndarray]:
+    """Domain -> the 0-based rows diagnosed; settings that cannot work are a ConfigError."""
     counts = {domain: table.shape[0] - 1 for domain, table in tables.items()}
     if len(counts) < 2:
         raise ConfigError(f"domain bias needs at least two domains, got {', '.join(counts)}")
@@ -58,9 +62,14 @@ def _sample(tables: Mapping[str, np.ndarray], settings: BiasSettings) -> dict[st
     return sample_rows(counts, settings.per_domain, settings.seed)
 
 
-def _write(
-    rows: list[dict[str, Any]], labels: Mapping[str, Any], out: str | os.PathLike
+def write_bias(
+    spaces: Mapping[str, Mapping[str, np.ndarray]],
+    settings: BiasSettings,
+    labels: Mapping[str, Any],
+    out: str | os.PathLike,
 ) -> pd.DataFrame:
+    """One CSV row per space: `labels`, then the metrics."""
+    rows = bias_rows(spaces, settings.folds, settings.neighbours, settings.seed)
     frame = pd.DataFrame([{**labels, **row} for row in rows])
     write_csv(frame, out)
     return frame
@@ -74,32 +83,12 @@ def encoder_bias_to_file(
     labels: Mapping[str, Any],
 ) -> pd.DataFrame:
     """One row per encoder space (ENCODER_SPACES); a transform uses each domain's whole table."""
-    tables = _tables(embeddings)
-    rows = _sample(tables, settings)
+    tables = load_tables(embeddings)
+    rows = sample_items(tables, settings)
     spaces = {
         space: {
             d: transform_table(t, transform, whiten_eps)[1:][rows[d]] for d, t in tables.items()
         }
         for space, transform in ENCODER_SPACES.items()
     }
-    return _write(
-        bias_rows(spaces, settings.folds, settings.neighbours, settings.seed), labels, out
-    )
-
-
-def model_bias_to_file(
-    model_path: str | os.PathLike,
-    config_path: str | os.PathLike,
-    embeddings: Paths,
-    out: str | os.PathLike,
-    settings: BiasSettings,
-    labels: Mapping[str, Any],
-) -> pd.DataFrame:
-    """One row per space of a trained model (`recg.spaces.MODEL_SPACES`)."""
-    from recg.spaces import model_spaces
-
-    tables = _tables(embeddings)
-    spaces = model_spaces(model_path, config_path, tables, _sample(tables, settings))
-    return _write(
-        bias_rows(spaces, settings.folds, settings.neighbours, settings.seed), labels, out
-    )
+    return write_bias(spaces, settings, labels, out)
