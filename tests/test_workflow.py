@@ -397,6 +397,16 @@ def test_diagnostics_cover_the_encoder_and_every_model(sweep_run):
     assert "Semantic bias" in (workdir / "results/tables/diagnostics.md").read_text()
 
 
+def test_diagnostics_can_be_turned_off_and_need_two_domains(tmp_path):
+    config = tiny_sweep_config([0.01], diagnostics={"models": False})
+    jobs = jobs_planned(tmp_path / "off", write_config(tmp_path / "off", config))
+    assert jobs["diagnostics_encoder"] == jobs["diagnostics_table"] == 1
+    assert "diagnostics_model" not in jobs
+    alone = tiny_sweep_config([0.01], domains={"Gear": {"demo": True}}, targets=["Gear"])
+    jobs = jobs_planned(tmp_path / "alone", write_config(tmp_path / "alone", alone))
+    assert jobs["train"] == 3 and not any(rule.startswith("diagnostics") for rule in jobs)
+
+
 def test_adding_a_sweep_value_trains_only_its_models(sweep_run, tmp_path):
     jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001, 0.0001]), tmp_path)
     assert jobs["train"] == 1
