@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_settings import demo
 
 from recg.models import build_model
-from recg.settings import VARIANTS
+from recg.settings import VARIANTS, flat_settings, job_settings
 from recg.train import TrainSettings, architecture, train
 from recg.whitening import center, transform_table, whiten
 
@@ -92,6 +93,12 @@ def test_baseline_variants_only_transform_the_table():
     for name, table in (("sem-center", "center"), ("sem-whiten", "whiten")):
         variant = VARIANTS[name]
         assert variant.table == table and not variant.align and not variant.generalisation
+    config = demo()
+    uses = {
+        v: "train.whiten_eps" in flat_settings(job_settings(config, "gru4rec", v, 1, {}))
+        for v in ("sem", "sem-center", "sem-whiten", "recg")
+    }
+    assert uses == {"sem": False, "sem-center": False, "sem-whiten": True, "recg": False}
 
 
 @pytest.mark.parametrize("variant", ["sem-center", "sem-whiten"])

@@ -20,7 +20,7 @@ def model_bias_to_file(
     settings: BiasSettings,
     labels: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """One row per space of a trained model (`recg.spaces.MODEL_SPACES`)."""
+    """One row per space of a trained model (`recg.spaces.model_spaces`)."""
     tables = load_tables(embeddings)
     spaces = model_spaces(model_path, config_path, tables, sample_items(tables, settings))
     return write_bias(spaces, settings, labels, out)

@@ -17,13 +17,6 @@ from recg.embed import load_embeddings
 from recg.io import read_json
 from recg.models import load_model
 
-MODEL_SPACES = {
-    "llm": "the frozen LLM table as the model reads it (after sem-center/sem-whiten's transform)",
-    "W_p": "the projection W_p e",
-    "W_a": "-RecG's aligned projection W_a e",
-    "merged": "-RecG's merge of W_p e and W_a e, what its backbone reads",
-}
-
 
 @torch.inference_mode()
 def model_spaces(
@@ -32,8 +25,12 @@ def model_spaces(
     tables: Mapping[str, np.ndarray],
     rows: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Space (MODEL_SPACES; W_a and merged for -RecG only) -> domain -> vectors of the items at
-    0-based `rows` (default: all). A table transform uses the domain's whole table."""
+    """Space -> domain -> vectors of the items at 0-based `rows` (default: all).
+
+    Spaces: `llm`, the frozen table as the model reads it (after sem-center's or sem-whiten's
+    transform, which uses the domain's whole table); `W_p`, the projection W_p e; and for -RecG
+    `W_a`, the aligned projection W_a e, and `merged`, what its backbone reads.
+    """
     model = load_model(model_path, read_json(config_path)["architecture"])
     items = model.items
     out: dict[str, dict[str, np.ndarray]] = {}
