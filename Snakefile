@@ -40,6 +40,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/selection.smk"
+include: "workflow/rules/diagnostics.smk"
 
 
 rule all:

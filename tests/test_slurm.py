@@ -36,8 +36,25 @@ from slurm_helpers import (
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
-REMOTE_RULES = {"preprocess", "embed", "negatives", "train", "evaluate"}
-LOCAL_RULES = {"demo_domain", "evaluate_popularity", "aggregate"}
+REMOTE_RULES = {
+    "preprocess",
+    "embed",
+    "negatives",
+    "train",
+    "evaluate",
+    "diagnostics_encoder",
+    "diagnostics_model",
+}
+LOCAL_RULES = {"demo_domain", "evaluate_popularity", "aggregate", "diagnostics_table"}
+DONE_ONCE = Counter(
+    preprocess=2,
+    embed=2,
+    negatives=2,
+    train=1,
+    evaluate=2,
+    diagnostics_encoder=1,
+    diagnostics_model=1,
+)
 METRICS = Path("results/tables/metrics.csv")
 
 
@@ -171,9 +188,7 @@ def test_slurm_jobs_ran_as_slurm_jobs_with_rule_resources(slurm_run: ResumedRun)
     assert not LOCAL_RULES & {job.rule for job in jobs}, "localrules must not be submitted"
     done = [job for job in jobs if job.state == "COMPLETED"]
     # each remote job once, except train: once cancelled, once in the rerun
-    assert Counter(job.rule for job in done) == Counter(
-        preprocess=2, embed=2, negatives=2, train=1, evaluate=2
-    )
+    assert Counter(job.rule for job in done) == DONE_ONCE
     by_rule = {job.rule: job for job in done}
     # the rules' threads and mem_mb (attempt 1) became the allocation
     assert (by_rule["embed"].cpus, by_rule["train"].cpus, by_rule["evaluate"].cpus) == (2, 1, 1)
@@ -218,12 +233,10 @@ def test_cluster_generic_matches_local_run(generic_run: tuple[Path, str], local_
     assert (workdir / METRICS).read_text() == (local_run / METRICS).read_text()
     jobs: list[SlurmJob] = sacct_jobs(workdir, since)
     assert all(job.name.startswith("smk-") for job in jobs)
-    assert Counter(job.rule for job in jobs if job.state == "COMPLETED") == Counter(
-        preprocess=2, embed=2, negatives=2, train=1, evaluate=2
-    )
-    assert len(jobs) == 9
+    assert Counter(job.rule for job in jobs if job.state == "COMPLETED") == DONE_ONCE
+    assert len(jobs) == DONE_ONCE.total()
     assert sorted(p.parent.name for p in (workdir / "logs/slurm").rglob("*.log")) == sorted(
-        ["preprocess"] * 2 + ["embed"] * 2 + ["negatives"] * 2 + ["train"] + ["evaluate"] * 2
+        DONE_ONCE.elements()
     )
 
 

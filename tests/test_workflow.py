@@ -128,7 +128,7 @@ def test_html_report(demo_run):
     run_snakemake(workdir, "--configfile", str(config), "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "zero_shot" in html and len(html) > 10_000
-    for name in ("in_domain.png", "data_stats.md", "gains.md", "gru4rec.png"):
+    for name in ("in_domain.png", "data_stats.md", "gains.md", "gru4rec.png", "diagnostics.md"):
         assert name in html, name
 
 
@@ -363,7 +363,7 @@ def tiny_sweep_config(alphas: list[float], **extra) -> dict:
             "sources": ["Gear"],
             "targets": ["Gear", "Books"],
             "models": ["gru4rec"],
-            "variants": ["sem", "recg"],
+            "variants": ["sem", "recg", "sem-whiten"],
             "seeds": [1],
             "demo": {"users": 80, "seed": 1},
             "sweep": {"recg.alpha": alphas},
@@ -464,6 +464,40 @@ def test_a_domain_min_year_reruns_that_domain_and_the_models_reading_it(sweep_ru
     assert "preprocess" not in planned(sweep_run, config, tmp_path)
 
 
+def test_diagnostics_cover_the_encoder_and_every_model(sweep_run):
+    _, workdir = sweep_run
+    table = pd.read_csv(workdir / "results/tables/diagnostics.csv")
+    encoder = table[table["scope"] == "encoder"]
+    assert encoder["space"].tolist() == ["llm", "llm-centred", "llm-whitened"]
+    models = table[table["scope"] == "model"]
+    spaces = models.groupby(["variant", "settings"])["space"].apply(list)
+    assert len(spaces) == 4  # sem, sem-whiten and recg at both alphas
+    for (variant, _), found in spaces.items():
+        wanted = ["llm", "W_p", "W_a", "merged"] if variant == "recg" else ["llm", "W_p"]
+        assert found == wanted, variant
+    for metric in ("probe_accuracy", "knn_purity"):
+        assert table[f"{metric}_mean"].between(0, 1).all()
+    # sem-whiten reads each domain's whitened table: the encoder's whitened row, same sample
+    whitened = models[(models["variant"] == "sem-whiten") & (models["space"] == "llm")]
+    expected = encoder[encoder["space"] == "llm-whitened"]
+    assert whitened["knn_purity_mean"].iloc[0] == pytest.approx(
+        expected["knn_purity_mean"].iloc[0], abs=0.01
+    )
+    files = list((workdir / "results/diagnostics/models/Gear").glob("gru4rec-*/*/seed1.csv"))
+    assert len(files) == 4
+    assert "Semantic bias" in (workdir / "results/tables/diagnostics.md").read_text()
+
+
+def test_diagnostics_can_be_turned_off_and_need_two_domains(tmp_path):
+    config = tiny_sweep_config([0.01], diagnostics={"models": False})
+    jobs = jobs_planned(tmp_path / "off", write_config(tmp_path / "off", config))
+    assert jobs["diagnostics_encoder"] == jobs["diagnostics_table"] == 1
+    assert "diagnostics_model" not in jobs
+    alone = tiny_sweep_config([0.01], domains={"Gear": {"demo": True}}, targets=["Gear"])
+    jobs = jobs_planned(tmp_path / "alone", write_config(tmp_path / "alone", alone))
+    assert jobs["train"] == 3 and not any(rule.startswith("diagnostics") for rule in jobs)
+
+
 def test_adding_a_sweep_value_trains_only_its_models(sweep_run, tmp_path):
     jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001, 0.0001]), tmp_path)
     assert jobs["train"] == 1
@@ -495,7 +529,7 @@ def test_editing_evaluation_code_reruns_only_evaluation(sweep_run, tmp_path):
     with edited(repo / "src/recg/evaluate.py"):
         jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001]), tmp_path)
     assert set(jobs) <= {"evaluate", "evaluate_popularity", "aggregate", "sensitivity", "all"}
-    assert jobs["evaluate"] == 6
+    assert jobs["evaluate"] == 8
 
 
 def test_editing_a_backbone_reruns_only_its_jobs(sweep_run, tmp_path):
@@ -504,8 +538,8 @@ def test_editing_a_backbone_reruns_only_its_jobs(sweep_run, tmp_path):
     before = planned(sweep_run, config, tmp_path)
     with edited(repo / "src/recg/models/gru4rec.py"):
         after = planned(sweep_run, config, tmp_path)
-    assert before["train"] == 3  # the sasrec models are new
-    assert after["train"] == 6  # and every gru4rec model now reruns, nothing else
+    assert before["train"] == 4  # the sasrec models are new
+    assert after["train"] == 8  # and every gru4rec model now reruns, nothing else
     assert not {"preprocess", "embed", "negatives"} & set(after)
 
 
@@ -565,7 +599,7 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     args = ("--configfile", str(config))
     plan = run_snakemake(workdir, "-n", *args, snakefile=repo / "Snakefile").stdout
     selecting = jobs_with_inputs(plan, "select")
-    assert len(selecting) == 4  # (Books, Courses) x (sem, recg)
+    assert len(selecting) == 6  # (Books, Courses) x (sem, sem-whiten, recg)
     inputs = [p for job in selecting for p in job if not p.endswith(".py")]
     assert inputs and all(p.startswith("results/validation/") for p in inputs)
 
@@ -586,7 +620,7 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     assert choice["chosen_values"]["recg.alpha"] in (0.01, 0.001)
 
     choices = pd.read_csv(workdir / "results/tables/selection.csv", dtype={"settings": str})
-    assert len(choices) == 4 and set(choices["target"]) == {"Books", "Courses"}
+    assert len(choices) == 6 and set(choices["target"]) == {"Books", "Courses"}
     results = pd.read_csv(workdir / "results/tables/selected.csv")
     assert set(results["target"]) == {"Books", "Courses"} and (results["seeds"] == 1).all()
     table = (workdir / "results/tables/selected.md").read_text()

@@ -87,6 +87,17 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
         tmp.write_text(_json_text(obj))
 
 
+def write_csv(frame: Any, path: str | os.PathLike) -> None:
+    """A pandas frame as CSV, 6 significant digits, without its index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def _json_text(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recg.io import atomic_path, read_json
+from recg.io import read_json
+from recg.io import write_csv as _write_csv
+from recg.io import write_text as _write_text
 
 IDENTITY = ["source", "target", "model", "variant", "settings", "seed"]
 MEASURE = ["protocol", "metric", "k", "value"]
@@ -25,6 +26,8 @@ VARIANT_NAMES = {
     "recg-no-ic": "-RecG w/o IC",
     "recg-no-ig": "-RecG w/o IG",
     "recg-no-sg": "-RecG w/o SG",
+    "sem-center": "-Sem centred",
+    "sem-whiten": "-Sem whitened",
     "base": "",
 }
 METRIC_SHORT = {"recall": "R", "ndcg": "N"}
@@ -458,16 +461,6 @@ def sweep_markdown(table: pd.DataFrame, k: int) -> str:
         }
     )
     return shown.to_markdown(index=False, disable_numparse=True) + "\n"
-
-
-def _write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-
-
-def _write_text(text: str, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
 
 
 def aggregate(

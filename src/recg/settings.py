@@ -27,16 +27,22 @@ SECTIONS = ("train", "recg")
 
 @dataclass(frozen=True)
 class Variant:
-    """Which parts of LLM-RecG are on (paper Table 5 ablations switch one off each)."""
+    """Which parts of LLM-RecG are on (paper Table 5 ablations switch one off each), and the
+    training-free transform of every domain's frozen table (`recg.whitening`)."""
 
     align: bool = False
     intra: bool = False
     inter: bool = False
     patterns: bool = False
+    table: str = "none"
 
     @property
     def generalisation(self) -> bool:
         return self.intra or self.inter
+
+    @property
+    def whiten(self) -> bool:
+        return self.table == "whiten"
 
 
 VARIANTS: dict[str, Variant] = {
@@ -46,6 +52,8 @@ VARIANTS: dict[str, Variant] = {
     "recg-no-ic": Variant(align=True, intra=True, inter=False, patterns=True),
     "recg-no-ig": Variant(align=True, intra=False, inter=False, patterns=True),
     "recg-no-sg": Variant(align=True, intra=True, inter=True, patterns=False),
+    "sem-center": Variant(table="center"),
+    "sem-whiten": Variant(table="whiten"),
 }
 
 

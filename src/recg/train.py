@@ -62,6 +62,8 @@ def architecture(settings: TrainSettings, llm_dim: int) -> dict[str, Any]:
         "dropout": settings.dropout,
         "align": parts.align,
         "clusters": settings.clusters if parts.patterns else 0,
+        "table_transform": parts.table,
+        "whiten_eps": settings.whiten_eps if parts.whiten else 0.0,
         **settings.backbone,
     }
 
@@ -132,7 +134,9 @@ class Trainer:
         seed_everything(settings.seed)
         self.model = new_model(settings, source.shape[1]).to(self.device)
         self.model.items.set_table(source)
-        self.other_domains = [t.to(self.device, torch.float32) for t in other_domains]
+        self.other_domains = [
+            self.model.items.prepared(t).to(self.device, torch.float32) for t in other_domains
+        ]
         self.loss_fn = REC_LOSSES[settings.loss]
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay

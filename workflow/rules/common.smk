@@ -274,10 +274,34 @@ def stats_files():
     return {d: f"results/data/{d}/stats.json" for d in used}
 
 
+DIAGNOSTICS = config["diagnostics"]
+BIAS_SETTINGS = {
+    k: DIAGNOSTICS[k] for k in ("per_domain", "folds", "neighbours", "seed")
+}
+
+
+def diagnostics_files(wildcards=None):
+    """The encoder's and every trained model's diagnostics the table gathers (none with fewer
+    than two domains: there is no domain to tell apart)."""
+    if len(DOMAINS) < 2:
+        return {}
+    files = {}
+    if DIAGNOSTICS["encoder"]:
+        files["encoder"] = [f"results/diagnostics/encoder/{ENCODER}/bias.csv"]
+    if DIAGNOSTICS["models"]:
+        files["models"] = [
+            f"results/diagnostics/models/{r.source}/{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}.csv"
+            for r in RUNS
+        ]
+    return files
+
+
 def final_outputs():
     curves = sorted({(r.source, r.model) for r in RUNS})
+    bias = ["results/tables/diagnostics.csv"] if diagnostics_files() else []
     return [
         "results/tables/metrics.csv",
+        *bias,
         *[f"results/plots/training/{s}/{m}.png" for s, m in curves],
         *[f"results/plots/embedding_map/{s}/{m}.png" for s, m in sorted(MAP_RUNS)],
         *[f"results/plots/sensitivity/{key}.png" for key in NUMERIC_SWEPT],

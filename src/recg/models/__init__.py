@@ -39,12 +39,22 @@ def build_model(
     dropout: float,
     align: bool = False,
     clusters: int = 0,
+    table_transform: str = "none",
+    whiten_eps: float = 0.0,
     **params,
 ) -> Recommender:
     if name not in BACKBONES:
         raise KeyError(f"unknown model '{name}' (known: {', '.join(BACKBONES)})")
     backbone = BACKBONES[name](hidden=hidden, max_len=max_len, dropout=dropout, **params)
-    return Recommender(backbone, llm_dim, dropout, align=align, clusters=clusters)
+    return Recommender(
+        backbone,
+        llm_dim,
+        dropout,
+        align=align,
+        clusters=clusters,
+        table_transform=table_transform,
+        whiten_eps=whiten_eps,
+    )
 
 
 def load_model(weights: str | Path, architecture: dict[str, Any]) -> Recommender:

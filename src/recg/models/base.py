@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from recg.whitening import transform_table
+
 
 class SequenceBackbone(nn.Module):
     """Interface of a sequence encoder; subclasses register themselves in `recg.models`."""
@@ -37,10 +39,24 @@ def recency_positions(lengths: Tensor, width: int) -> Tensor:
 
 
 class ItemEncoder(nn.Module):
-    """W_p (and, for -RecG, W_a merged in) over a frozen, swappable table of LLM embeddings."""
+    """W_p (and, for -RecG, W_a merged in) over a frozen, swappable table of LLM embeddings.
 
-    def __init__(self, llm_dim: int, hidden: int, dropout: float, align: bool) -> None:
+    `table_transform` (center, whiten) is applied to every table installed, with that table's own
+    statistics: the source's in training, each target's at zero-shot inference.
+    """
+
+    def __init__(
+        self,
+        llm_dim: int,
+        hidden: int,
+        dropout: float,
+        align: bool,
+        table_transform: str = "none",
+        whiten_eps: float = 0.0,
+    ) -> None:
         super().__init__()
+        self.table_transform = table_transform
+        self.whiten_eps = whiten_eps
         self.proj = nn.Linear(llm_dim, hidden)
         self.align = nn.Linear(llm_dim, hidden) if align else None
         self.merge = nn.Linear(2 * hidden, hidden) if align else None
@@ -53,7 +69,15 @@ class ItemEncoder(nn.Module):
             raise ValueError(
                 f"embedding dimension {embeddings.shape[1]} != model's {self.proj.in_features}"
             )
-        self.table = embeddings.to(self.proj.weight.device, torch.float32)
+        self.table = self.prepared(embeddings).to(self.proj.weight.device, torch.float32)
+
+    def prepared(self, embeddings: Tensor) -> Tensor:
+        """A domain's (N+1, llm_dim) table after this model's table transform (if any)."""
+        if self.table_transform == "none":
+            return embeddings
+        table = embeddings.detach().cpu().numpy()
+        done = transform_table(table, self.table_transform, self.whiten_eps)
+        return torch.from_numpy(done).to(embeddings.device)
 
     @property
     def n_items(self) -> int:
@@ -111,11 +135,13 @@ class Recommender(nn.Module):
         dropout: float,
         align: bool = False,
         clusters: int = 0,
+        table_transform: str = "none",
+        whiten_eps: float = 0.0,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         hidden = backbone.hidden
-        self.items = ItemEncoder(llm_dim, hidden, dropout, align)
+        self.items = ItemEncoder(llm_dim, hidden, dropout, align, table_transform, whiten_eps)
         self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02) if backbone.cloze else None
         self.patterns = PatternFusion(hidden, clusters) if clusters else None
         self.use_patterns = False

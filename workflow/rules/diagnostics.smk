@@ -1,0 +1,64 @@
+rule diagnostics_encoder:
+    input:
+        embeddings=[embeddings(d) for d in DOMAINS],
+        code=code("diagnostics_encoder"),
+    output:
+        "results/diagnostics/encoder/{encoder}/bias.csv",
+    log:
+        "logs/diagnostics/encoder/{encoder}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    params:
+        domains=DOMAINS,
+        settings=BIAS_SETTINGS,
+        whiten_eps=config["train"]["whiten_eps"],
+    script:
+        "../scripts/diagnostics_encoder.py"
+
+
+rule diagnostics_model:
+    input:
+        model=rules.train.output.model,
+        config=rules.train.output.config,
+        embeddings=[embeddings(d) for d in DOMAINS],
+        code=model_code("diagnostics_model"),
+    output:
+        "results/diagnostics/models/{source}/{model}-{variant}/{settings}/seed{seed}.csv",
+    log:
+        "logs/diagnostics/models/{source}/{model}-{variant}/{settings}/seed{seed}.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    params:
+        domains=DOMAINS,
+        settings=BIAS_SETTINGS,
+    script:
+        "../scripts/diagnostics_model.py"
+
+
+rule diagnostics_table:
+    input:
+        unpack(diagnostics_files),
+        code=code("diagnostics_table"),
+    output:
+        md=report(
+            "results/tables/diagnostics.md",
+            caption="../report/diagnostics.rst",
+            category="Semantic bias",
+            labels={"table": "diagnostics.md"},
+        ),
+        csv="results/tables/diagnostics.csv",
+    log:
+        "logs/diagnostics/table.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/diagnostics_table.py"
