@@ -11,6 +11,7 @@ from recg.report import (
     ablation_markdown,
     aggregate,
     collect,
+    configuration_markdown,
     data_stats,
     data_stats_markdown,
     gains,
@@ -396,3 +397,37 @@ def test_sweep_keeps_runs_that_lack_a_swept_setting(tmp_path):
     table = sweep(collect(files), "uni100", 10, {"sem0.001", "recg0.001"})
     assert table[["variant", "train.lr"]].values.tolist() == [["recg", 0.01], ["sem", 0.01]]
     assert table["recg.alpha"].isna().tolist() == [False, True]
+
+
+def test_configuration_page_lists_every_setting_one_row_each():
+    config = {
+        "domains": {"Gear": {"demo": True, "reviews": None}, "Books": {"demo": False}},
+        "sources": ["Gear", "Books"],
+        "sweep": {},
+        "train": {"lr": 0.001, "objective": "all"},
+        "backbones": {"sasrec": {"layers": 2, "heads": 2}},
+    }
+    text = configuration_markdown(config)
+    rows = [
+        tuple(cell.strip() for cell in line.strip("|").split("|"))
+        for line in text.splitlines()
+        if line.startswith("| ") and "Setting" not in line
+    ]
+    assert rows == [
+        ("Gear.demo", "True"),
+        ("Gear.reviews", "null"),
+        ("Books.demo", "False"),
+        ("sources", "`Gear`, `Books`"),
+        ("(empty)", ""),
+        ("lr", "0.001"),
+        ("objective", "`all`"),
+        ("sasrec.layers", "2"),
+        ("sasrec.heads", "2"),
+    ]
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        "## domains",
+        "## sources",
+        "## sweep",
+        "## train",
+        "## backbones",
+    ]

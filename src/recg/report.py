@@ -625,3 +625,36 @@ def write_selected(
     _write_csv(tests, outputs["tests"])
     _write_text(selected_markdown(results, table, tests, protocol, k), outputs["table"])
     return table
+
+
+def _setting_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_setting_value(v) for v in value) if value else "(none)"
+    if value is None:
+        return "null"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
+def _setting_rows(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            rows.extend(_setting_rows(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", "(none)" if value == {} else _setting_value(value)))
+    return rows
+
+
+def configuration_markdown(config: Mapping[str, Any]) -> str:
+    """Every setting of the run, defaults included, one row per dotted key, a section per part."""
+    parts = ["# Configuration of this run\n\nEvery setting, with the defaults filled in.\n"]
+    for section, value in config.items():
+        if isinstance(value, Mapping):
+            rows = _setting_rows(value) or [("(empty)", "")]
+        else:
+            rows = [(section, _setting_value(value))]
+        table = pd.DataFrame(rows, columns=["Setting", "Value"])
+        parts.append(
+            f"\n## {section}\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n"
+        )
+    return "".join(parts)

@@ -301,6 +301,7 @@ def final_outputs():
     bias = ["results/tables/diagnostics.csv"] if diagnostics_files() else []
     return [
         "results/tables/metrics.csv",
+        "results/tables/configuration.md",
         *bias,
         *[f"results/plots/training/{s}/{m}.png" for s, m in curves],
         *[f"results/plots/embedding_map/{s}/{m}.png" for s, m in sorted(MAP_RUNS)],

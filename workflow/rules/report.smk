@@ -132,3 +132,24 @@ rule embedding_map:
         seed=0,
     script:
         "../scripts/embedding_map.py"
+
+
+rule configuration:
+    input:
+        code=code("configuration"),
+    output:
+        report(
+            "results/tables/configuration.md",
+            caption="../report/configuration.rst",
+            category="Configuration",
+            labels={"page": "every setting"},
+        ),
+    log:
+        "logs/configuration.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        config=config,
+    script:
+        "../scripts/configuration.py"
