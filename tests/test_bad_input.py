@@ -4,6 +4,7 @@ stats.json. Inputs are never modified."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -424,7 +425,7 @@ def test_a_failure_inside_a_write_leaves_neither_output_nor_temporary_file(tmp_p
         real(table, where, **kwargs)
 
     monkeypatch.setattr(pq, "write_table", failing)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputError, match=r"sequences\.parquet.*: No space left on device"):
         case.run()
     assert leftovers(case.out) == []
 
@@ -483,16 +484,43 @@ def test_an_output_folder_that_cannot_be_created_names_the_path(tmp_path):
     assert blocker.read_text().startswith("a file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="permission bits do not stop root")
-def test_a_read_only_output_folder_names_the_path(tmp_path):
-    folder = tmp_path / "ro"
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str, *options: str):
+    """A real small file system at `folder` (root only; skipped where mounting is not allowed)."""
     folder.mkdir()
-    folder.chmod(0o500)
+    mount = ["mount", "-t", "tmpfs", "-o", ",".join([f"size={size}", *options]), "tmpfs"]
+    if os.geteuid() != 0 or subprocess.run([*mount, str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
     try:
-        with pytest.raises(OutputError, match=r"cannot write .*ro/x\.json: Permission denied"):
-            recg_io.write_json({}, folder / "x.json")
+        yield folder
     finally:
-        folder.chmod(0o700)
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_fails_naming_the_file_and_leaves_nothing(tmp_path):
+    case = Case(tmp_path)
+    with tmpfs(tmp_path / "full", "64k") as disk:
+        with (disk / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"x" * 4096)
+        outputs = [disk / "results" / n for n in OUTPUTS]
+        with pytest.raises(OutputError, match=r"cannot write .*full/results/.*No space left"):
+            preprocess_to_files(case.spec, *outputs, lambda m: None)
+        assert leftovers(disk / "results") == []
+        with pytest.raises(OutputError, match=r"cannot write .*full/x\.json: No space left"):
+            recg_io.write_json({"a": "x" * 100_000}, disk / "x.json")
+        assert leftovers(disk) == ["filler", "results"]
+
+
+def test_a_read_only_file_system_names_the_path(tmp_path):
+    case = Case(tmp_path)
+    with tmpfs(tmp_path / "ro", "1m", "ro") as disk:
+        with pytest.raises(OutputError, match=r"cannot write .*ro/x\.json: Read-only file system"):
+            recg_io.write_json({}, disk / "x.json")
+        outputs = [disk / "results" / n for n in OUTPUTS]
+        with pytest.raises(OutputError, match=r"cannot write .*ro/results/items\.parquet"):
+            preprocess_to_files(case.spec, *outputs, lambda m: None)
+        assert leftovers(disk) == []
 
 
 # ------------------------------------------------------------------------------------ config files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -44,6 +45,10 @@ def _remove_orphans(target: Path) -> None:
                 pass
 
 
+# what a full or read-only disk raises while a file is written (pyarrow keeps the errno too)
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def _make_temp(target: Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +67,13 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     try:
         for target in targets:
             temps.append(_make_temp(target))
-        yield temps
+        try:
+            yield temps
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
+                raise
+            names = ", ".join(str(t) for t in targets)
+            raise OutputError(f"cannot write {names}: {os.strerror(exc.errno)}") from exc
         for tmp, target in zip(temps, targets, strict=True):
             try:
                 os.replace(tmp, target)
