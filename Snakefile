@@ -31,6 +31,10 @@ wildcard_constraints:
     seed=r"\d+",
     key=alternatives(k.replace(".", r"\.") for k in NUMERIC_SWEPT),
     encoder=ENCODER,
+    data=alternatives(sorted(set(DATA_ID.values()))),
+    encoding=alternatives(sorted(set(ENCODING_ID.values()))),
+    scoring=alternatives(sorted(set(SCORING_ID.values()))),
+    negatives=NEGATIVES,
 
 
 include: "workflow/rules/demo.smk"
@@ -47,3 +51,13 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+rule all_data:
+    input:
+        [data_file(d, n) for d in DOMAINS for n in DATA_FILES],
+
+
+rule all_embeddings:
+    input:
+        [embeddings(d) for d in DOMAINS],

@@ -65,6 +65,13 @@ def run_snakemake(
     return result
 
 
+def only(folder: Path, pattern: str) -> Path:
+    """The one file matching `pattern` (paths carry settings ids a test need not compute)."""
+    found = sorted(folder.glob(pattern))
+    assert len(found) == 1, f"{pattern}: {found}"
+    return found[0]
+
+
 def job_counts(dry_run_output: str) -> dict[str, int]:
     """Jobs per rule from the 'Job stats' table of `snakemake -n --quiet rules`."""
     jobs: dict[str, int] = {}

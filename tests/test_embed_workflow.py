@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import REPO, require, run_snakemake
+from conftest import REPO, only, require, run_snakemake
 
 from recg.convert import SMOLLM2_WHEEL
 from recg.embed import embedding_metadata, folder_fingerprint, load_embeddings
@@ -43,17 +43,17 @@ def workdir(tmp_path_factory) -> tuple[Path, str]:
 
 
 def embed(workdir: Path, *configfiles: str, encoder: str) -> dict:
-    target = f"results/embeddings/{encoder}/Gear.parquet"
-    run_snakemake(workdir, "--cores", "2", target, "--configfile", *configfiles)
-    items = pq.read_table(workdir / "results/data/Gear/items.parquet")
-    matrix = load_embeddings(workdir / target)
+    run_snakemake(workdir, "--cores", "2", "all_embeddings", "--configfile", *configfiles)
+    items = pq.read_table(only(workdir, "results/data/Gear/*/items.parquet"))
+    target = only(workdir, f"results/embeddings/{encoder}/Gear/*.parquet")
+    matrix = load_embeddings(target)
     assert matrix.shape[0] == items.num_rows + 1 and np.isfinite(matrix).all()
-    return embedding_metadata(workdir / target)
+    return embedding_metadata(target)
 
 
 def encoded_counts(workdir: Path, encoder: str) -> str:
     """The log line saying how many texts were cached and how many had to be encoded."""
-    log = (workdir / f"logs/embed/{encoder}/Gear.log").read_text().splitlines()
+    log = only(workdir, f"logs/embed/{encoder}/Gear/*.log").read_text().splitlines()
     return next(line for line in log if " texts: " in line and " cached, " in line)
 
 
@@ -87,14 +87,13 @@ def test_sentence_transformers_runs_from_config_and_renaming_reuses_the_cache(wo
 
 def test_paper_profile_asks_for_a_gpu(workdir):
     workdir, base = workdir
-    target = "results/embeddings/llm2vec_llama3_8b/Gear.parquet"
     paper = str(ENCODERS / "paper-llm2vec-llama3.yaml")
-    out = run_snakemake(workdir, "-n", target, "--configfile", base, paper).stdout
+    out = run_snakemake(workdir, "-n", "all_embeddings", "--configfile", base, paper).stdout
     job = out[out.index("rule embed:") :]
     resources = job[job.index("resources:") :].splitlines()[0]
     assert "gpu=1" in resources and "gpu_manufacturer=nvidia" in resources
     cpu = run_snakemake(
-        workdir, "-n", "results/embeddings/minilm_x/Gear.parquet", "--configfile", base,
+        workdir, "-n", "all_embeddings", "--configfile", base,
         write_yaml(workdir / "x.yaml", {"encoder": {"name": "minilm_x"}}),
     ).stdout  # fmt: skip
     cpu_job = cpu[cpu.index("rule embed:") :]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, job_counts, run_snakemake
+from conftest import REPO, job_counts, only, run_snakemake
 
 from recg.report import COLUMNS
 
@@ -115,7 +115,9 @@ def test_training_is_reproducible(demo_run, tmp_path):
     workdir, config = demo_run
     model_dir = next((workdir / "results/models/Gear/gru4rec-sem").glob("*/seed1"))
     target = str((model_dir / "model.pt").relative_to(workdir))
-    metric = workdir / f"results/metrics/Gear/Books/gru4rec-sem/{model_dir.parent.name}/seed1.json"
+    metric = only(
+        workdir, f"results/metrics/Gear/Books/*/gru4rec-sem/{model_dir.parent.name}/seed1.json"
+    )
     before = json.loads(metric.read_text())["metrics"]
     weights = hashlib.sha256((workdir / target).read_bytes()).hexdigest()
     run_snakemake(workdir, "--cores", "2", "--configfile", str(config), "--forcerun", target)
@@ -194,8 +196,7 @@ def assert_failed_cleanly(result, workdir: Path, *messages: str) -> None:
     text = result.stdout + result.stderr
     for message in messages:
         assert message in text, text[-3000:]
-    assert not (workdir / "results/data/Bad/items.parquet").exists()
-    assert not (workdir / "results/data/Bad/sequences.parquet").exists()
+    assert not list((workdir / "results/data").glob("Bad/*/*.parquet"))
     leftovers = (
         [p for p in (workdir / "results").rglob("*") if p.is_file()]
         if (workdir / "results").exists()
@@ -317,8 +318,8 @@ def test_paths_with_spaces_and_semicolons_are_only_data(tmp_path):
         tmp_path,
         {"domains": {"R": {**domain, "min_year": 2018}}, "sources": ["R"], "targets": ["R"]},
     )
-    target = "results/data/R/stats.json"
-    run_snakemake(tmp_path, target, "--cores", "1", "--configfile", str(config))
+    run_snakemake(tmp_path, "all_data", "--cores", "1", "--configfile", str(config))
+    target = only(tmp_path, "results/data/R/*/stats.json")
     assert not list(tmp_path.rglob("INJECTED"))
     assert {path: digest(path) for path in files.values()} == before
     steps = {s["step"]: s for s in json.loads((tmp_path / target).read_text())["filters"]}
@@ -353,7 +354,7 @@ def test_real_scientific_to_office_zero_shot_beats_random(amazon, tmp_path):
     r10 = r_at_10(metrics, "uni100").set_index(["source", "target", "model"])["value"]
     assert r10[("Scientific", "Office", "gru4rec")] > 10 / 101
     assert r10[("Scientific", "Scientific", "gru4rec")] > 10 / 101
-    stats = json.loads((tmp_path / "results/data/Office/stats.json").read_text())
+    stats = json.loads(only(tmp_path, "results/data/Office/*/stats.json").read_text())
     assert stats["users"] > 1000 and stats["sequence_length"]["min"] >= 5
     assert {p: digest(p) for p in checksums} == checksums
     shutil.rmtree(tmp_path / "results/embeddings")
@@ -505,6 +506,24 @@ def test_diagnostics_can_be_turned_off_and_need_two_domains(tmp_path):
     assert jobs["train"] == 3 and not any(rule.startswith("diagnostics") for rule in jobs)
 
 
+def test_changed_preprocess_settings_write_beside_the_old_files(sweep_run, tmp_path):
+    repo, workdir = sweep_run
+    config = tiny_sweep_config([0.01, 0.001])
+    config["preprocess"]["kcore"] = 4
+    path = write_config(tmp_path, config)
+    plan = run_snakemake(
+        workdir, "-n", "--configfile", str(path), snakefile=repo / "Snakefile"
+    ).stdout
+    outputs = [p for job in jobs_with_files(plan, "preprocess", "output") for p in job]
+    embedded = [p for job in jobs_with_files(plan, "embed", "output") for p in job]
+    assert len(outputs) == 6 and len(embedded) == 2
+    for new in outputs + embedded:
+        assert not (workdir / new).exists(), new
+        folder = Path(new).parent if "results/data/" in new else Path(new)
+        old = [p for p in (workdir / folder).parent.glob("*") if p.name != folder.name]
+        assert old, f"the first run's files beside {new} are kept"
+
+
 def test_adding_a_sweep_value_trains_only_its_models(sweep_run, tmp_path):
     jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001, 0.0001]), tmp_path)
     assert jobs["train"] == 1
@@ -575,15 +594,15 @@ def test_planning_imports_no_heavy_module(tmp_path):
 # ------------------------------------------------------------------------------- selection
 
 
-def jobs_with_inputs(dry_run_output: str, rule: str) -> list[list[str]]:
-    """The input files of every planned job of `rule`, from a verbose dry run."""
+def jobs_with_files(dry_run_output: str, rule: str, part: str = "input") -> list[list[str]]:
+    """The input (or output) files of every planned job of `rule`, from a verbose dry run."""
     jobs, current = [], None
     for line in dry_run_output.splitlines():
         stripped = line.strip()
         if stripped.startswith("rule ") or stripped.startswith("localrule "):
             current = stripped.split()[1].rstrip(":") == rule
-        elif current and stripped.startswith("input:"):
-            jobs.append([p.strip() for p in stripped[len("input:") :].split(",")])
+        elif current and stripped.startswith(f"{part}:"):
+            jobs.append([p.strip() for p in stripped[len(part) + 1 :].split(",")])
     return jobs
 
 
@@ -605,7 +624,7 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     )
     args = ("--configfile", str(config))
     plan = run_snakemake(workdir, "-n", *args, snakefile=repo / "Snakefile").stdout
-    selecting = jobs_with_inputs(plan, "select")
+    selecting = jobs_with_files(plan, "select")
     assert len(selecting) == 6  # (Books, Courses) x (sem, sem-whiten, recg)
     inputs = [p for job in selecting for p in job if not p.endswith(".py")]
     assert inputs and all(p.startswith("results/validation/") for p in inputs)
@@ -614,7 +633,7 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     choice = json.loads((workdir / "results/selection/Gear/Courses/gru4rec-recg.json").read_text())
     assert choice["validation_domains"] == ["Books"]
     scores = {}
-    for path in (workdir / "results/validation/Gear/Books/gru4rec-recg").glob("*/seed1.json"):
+    for path in (workdir / "results/validation/Gear/Books").glob("*/gru4rec-recg/*/seed1.json"):
         result = json.loads(path.read_text())
         assert result["split"] == "valid"
         scores[result["settings"]] = next(

@@ -123,10 +123,6 @@ def text_template(wildcards):
     return config["preprocess"]["template"]
 
 
-def embeddings(domain):
-    return f"results/embeddings/{ENCODER}/{domain}.parquet"
-
-
 ENCODER_RESULT_KEYS = [
     k for k in config["encoder"] if k not in ("device", "batch_size", "cache")
 ]
@@ -140,6 +136,79 @@ def data_context(domain):
     }
 
 
+def short_id(value):
+    """8 hex digits naming settings; the settings themselves sit in the files' provenance."""
+    return recg_settings.settings_hash(value)[:8]
+
+
+ENCODER_RESULTS = {k: config["encoder"][k] for k in ENCODER_RESULT_KEYS}
+# a domain's data: its files and preprocess settings; its embeddings: those and the encoder's
+DATA_ID = {d: short_id(data_context(d)) for d in DOMAINS}
+ENCODING_ID = {
+    d: short_id({"data": DATA_ID[d], "encoder": ENCODER_RESULTS}) for d in DOMAINS
+}
+NEGATIVES = f"{SAMPLED}-seed{config['evaluation']['negatives_seed']}"
+# what a target's metrics depend on besides the model: its data, embeddings, negatives, cut-offs
+SCORING_ID = {
+    d: short_id(
+        {
+            "encoding": ENCODING_ID[d],
+            "negatives": NEGATIVES,
+            "ks": config["evaluation"]["ks"],
+        }
+    )
+    for d in DOMAINS
+}
+
+
+DATA_FILES = ("items.parquet", "sequences.parquet", "stats.json")
+
+
+def data_file(domain, name):
+    return f"results/data/{domain}/{DATA_ID[domain]}/{name}"
+
+
+def items_of(domain):
+    return data_file(domain, "items.parquet")
+
+
+def sequences_of(domain):
+    return data_file(domain, "sequences.parquet")
+
+
+def stats_of(domain):
+    return data_file(domain, "stats.json")
+
+
+def negatives_of(domain):
+    return data_file(domain, f"negatives-{NEGATIVES}.parquet")
+
+
+def embeddings(domain):
+    return f"results/embeddings/{ENCODER}/{domain}/{ENCODING_ID[domain]}.parquet"
+
+
+def of(wildcard, path):
+    """An input function: `path` of the domain a wildcard names."""
+    return lambda wildcards: path(getattr(wildcards, wildcard))
+
+
+def checked(ids, wildcard, domain="domain"):
+    """A params function refusing a path whose id is not this configuration's (a stale target
+    named on the command line) rather than writing it with other settings."""
+
+    def check(wildcards):
+        name, found = getattr(wildcards, domain), getattr(wildcards, wildcard)
+        if found != ids[name]:
+            raise WorkflowError(
+                f"{wildcard} id {found} of domain {name} is not this configuration's "
+                f"({ids[name]})"
+            )
+        return found
+
+    return check
+
+
 def upstream(source, variant):
     """What a model is trained on; part of its settings id."""
     others = []
@@ -147,7 +216,7 @@ def upstream(source, variant):
         others = [data_context(d) for d in DOMAINS if d != source]
     return {
         "data": data_context(source),
-        "encoder": {k: config["encoder"][k] for k in ENCODER_RESULT_KEYS},
+        "encoder": ENCODER_RESULTS,
         "generalisation_domains": others,
     }
 
@@ -204,17 +273,21 @@ def generalisation_domains(wildcards):
     return [embeddings(d) for d in DOMAINS if d != wildcards.source]
 
 
-def metric_files():
-    files = [
-        f"results/metrics/{r.source}/{t}/{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}.json"
-        for r in RUNS
-        for t in r.targets
-    ]
-    files += expand(
-        "results/metrics/{target}/{target}/{baseline}-base/seed0.json",
-        target=ALL_TARGETS,
-        baseline=config["baselines"],
+def evaluation_file(kind, run, target):
+    """`kind` metrics (test) or validation: one model on one target."""
+    return (
+        f"results/{kind}/{run.source}/{target}/{SCORING_ID[target]}/{run.model}-{run.variant}/"
+        f"{run.settings_id}/seed{run.seed}.json"
     )
+
+
+def metric_files():
+    files = [evaluation_file("metrics", r, t) for r in RUNS for t in r.targets]
+    files += [
+        f"results/metrics/{t}/{t}/{SCORING_ID[t]}/{baseline}-base/seed0.json"
+        for t in ALL_TARGETS
+        for baseline in config["baselines"]
+    ]
     return files
 
 
@@ -271,7 +344,7 @@ def map_models(wildcards):
 
 def stats_files():
     used = sorted(set(ALL_SOURCES) | set(ALL_TARGETS))
-    return {d: f"results/data/{d}/stats.json" for d in used}
+    return {d: stats_of(d) for d in used}
 
 
 DIAGNOSTICS = config["diagnostics"]
@@ -359,18 +432,11 @@ SELECTIONS = selection_groups() if SELECTING else {}
 VALIDATION_DOMAINS = sorted({d for _, ds in SELECTIONS.values() for d in ds})
 
 
-def validation_file(run, domain):
-    return (
-        f"results/validation/{run.source}/{domain}/{run.model}-{run.variant}/"
-        f"{run.settings_id}/seed{run.seed}.json"
-    )
-
-
 def validation_files(wildcards):
     """Only validation results: what a selection job may read."""
     key = (wildcards.source, wildcards.target, wildcards.model, wildcards.variant)
     candidates, domains = SELECTIONS[key]
-    return [validation_file(r, d) for r in candidates for d in domains]
+    return [evaluation_file("validation", r, d) for r in candidates for d in domains]
 
 
 def selection_files():

@@ -1,12 +1,12 @@
 rule embed:
     input:
-        item_table="results/data/{domain}/items.parquet",
+        item_table=of("domain", items_of),
         model=encoder_model,
         code=code("embed"),
     output:
-        "results/embeddings/{encoder}/{domain}.parquet",
+        "results/embeddings/{encoder}/{domain}/{encoding}.parquet",
     log:
-        "logs/embed/{encoder}/{domain}.log",
+        "logs/embed/{encoder}/{domain}/{encoding}.log",
     conda:
         CONDA_ENV
     threads: 2
@@ -17,6 +17,7 @@ rule embed:
     params:
         encoder=encoder_settings,
         template=text_template,
+        encoding=checked(ENCODING_ID, "encoding"),
     script:
         "../scripts/embed.py"
 

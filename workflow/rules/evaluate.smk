@@ -2,15 +2,15 @@ rule evaluate:
     input:
         model=rules.train.output.model,
         config=rules.train.output.config,
-        sequences="results/data/{target}/sequences.parquet",
-        item_table="results/data/{target}/items.parquet",
-        embeddings=embeddings("{target}"),
-        negatives="results/data/{target}/negatives.parquet",
+        sequences=of("target", sequences_of),
+        item_table=of("target", items_of),
+        embeddings=of("target", embeddings),
+        negatives=of("target", negatives_of),
         code=model_code("evaluate"),
     output:
-        "results/metrics/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.json",
+        "results/metrics/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.json",
     log:
-        "logs/evaluate/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.log",
+        "logs/evaluate/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.log",
     conda:
         CONDA_ENV
     threads: 1
@@ -24,24 +24,26 @@ rule evaluate:
         device=config["train"]["device"],
         settings_values=settings_values,
         split="test",
+        scoring=checked(SCORING_ID, "scoring", "target"),
     script:
         "../scripts/evaluate.py"
 
 
 rule evaluate_popularity:
     input:
-        item_table="results/data/{target}/items.parquet",
-        sequences="results/data/{target}/sequences.parquet",
-        negatives="results/data/{target}/negatives.parquet",
+        item_table=of("target", items_of),
+        sequences=of("target", sequences_of),
+        negatives=of("target", negatives_of),
         code=code("evaluate_popularity"),
     output:
-        "results/metrics/{target}/{target}/pop-base/seed0.json",
+        "results/metrics/{target}/{target}/{scoring}/pop-base/seed0.json",
     log:
-        "logs/evaluate/{target}/{target}/pop-base/seed0.log",
+        "logs/evaluate/{target}/{target}/{scoring}/pop-base/seed0.log",
     localrule: True
     conda:
         CONDA_ENV
     params:
         ks=config["evaluation"]["ks"],
+        scoring=checked(SCORING_ID, "scoring", "target"),
     script:
         "../scripts/evaluate_popularity.py"

@@ -4,11 +4,11 @@ rule preprocess:
         meta=domain_file("meta"),
         code=code("preprocess"),
     output:
-        item_table="results/data/{domain}/items.parquet",
-        sequences="results/data/{domain}/sequences.parquet",
-        stats="results/data/{domain}/stats.json",
+        item_table="results/data/{domain}/{data}/items.parquet",
+        sequences="results/data/{domain}/{data}/sequences.parquet",
+        stats="results/data/{domain}/{data}/stats.json",
     log:
-        "logs/preprocess/{domain}.log",
+        "logs/preprocess/{domain}/{data}.log",
     conda:
         CONDA_ENV
     resources:
@@ -18,19 +18,20 @@ rule preprocess:
         runtime=lambda wc, input, attempt: int(max(10, input.size_mb / 20) * attempt),
     params:
         spec=preprocess_spec,
+        data=checked(DATA_ID, "data"),
     script:
         "../scripts/preprocess.py"
 
 
 rule negatives:
     input:
-        item_table="results/data/{domain}/items.parquet",
-        sequences="results/data/{domain}/sequences.parquet",
+        item_table="results/data/{domain}/{data}/items.parquet",
+        sequences="results/data/{domain}/{data}/sequences.parquet",
         code=code("negatives"),
     output:
-        "results/data/{domain}/negatives.parquet",
+        "results/data/{domain}/{data}/negatives-{negatives}.parquet",
     log:
-        "logs/negatives/{domain}.log",
+        "logs/negatives/{domain}/{data}-{negatives}.log",
     conda:
         CONDA_ENV
     resources:

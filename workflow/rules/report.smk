@@ -108,7 +108,7 @@ rule embedding_map:
     input:
         unpack(map_models),
         embeddings=[embeddings(d) for d in DOMAINS],
-        item_tables=[f"results/data/{d}/items.parquet" for d in DOMAINS],
+        item_tables=[items_of(d) for d in DOMAINS],
         code=code("embedding_map"),
     output:
         report(

@@ -3,9 +3,9 @@
 
 use rule evaluate as validate with:
     output:
-        "results/validation/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.json",
+        "results/validation/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.json",
     log:
-        "logs/validate/{source}/{target}/{model}-{variant}/{settings}/seed{seed}.log",
+        "logs/validate/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.log",
     params:
         split="valid",
 

@@ -1,8 +1,8 @@
 rule train:
     input:
-        sequences="results/data/{source}/sequences.parquet",
-        item_table="results/data/{source}/items.parquet",
-        embeddings=embeddings("{source}"),
+        sequences=of("source", sequences_of),
+        item_table=of("source", items_of),
+        embeddings=of("source", embeddings),
         other_domains=generalisation_domains,
         code=model_code("train"),
     output:
