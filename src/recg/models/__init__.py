@@ -39,12 +39,20 @@ def build_model(
     dropout: float,
     align: bool = False,
     clusters: int = 0,
+    merge_candidates: bool = False,
     **params,
 ) -> Recommender:
     if name not in BACKBONES:
         raise KeyError(f"unknown model '{name}' (known: {', '.join(BACKBONES)})")
     backbone = BACKBONES[name](hidden=hidden, max_len=max_len, dropout=dropout, **params)
-    return Recommender(backbone, llm_dim, dropout, align=align, clusters=clusters)
+    return Recommender(
+        backbone,
+        llm_dim,
+        dropout,
+        align=align,
+        clusters=clusters,
+        merge_candidates=merge_candidates,
+    )
 
 
 def load_model(weights: str | Path, architecture: dict[str, Any]) -> Recommender:

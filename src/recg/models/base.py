@@ -39,11 +39,16 @@ def recency_positions(lengths: Tensor, width: int) -> Tensor:
 class ItemEncoder(nn.Module):
     """W_p (and, for -RecG, W_a merged in) over a frozen, swappable table of LLM embeddings."""
 
-    def __init__(self, llm_dim: int, hidden: int, dropout: float, align: bool) -> None:
+    def __init__(
+        self, llm_dim: int, hidden: int, dropout: float, align: bool, merge_candidates: bool = False
+    ) -> None:
         super().__init__()
+        if merge_candidates and not align:
+            raise ValueError("merged candidates need the alignment projection W_a (align)")
         self.proj = nn.Linear(llm_dim, hidden)
         self.align = nn.Linear(llm_dim, hidden) if align else None
         self.merge = nn.Linear(2 * hidden, hidden) if align else None
+        self.merge_candidates = merge_candidates
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("table", torch.zeros(1, llm_dim), persistent=False)
 
@@ -60,9 +65,14 @@ class ItemEncoder(nn.Module):
         return self.table.shape[0] - 1
 
     def outputs(self, ids: Tensor | None = None) -> Tensor:
-        """Candidate vectors W_p e (all items, or the given ids)."""
+        """Candidate vectors (all items, or the given ids): W_p e, or the merged vectors when
+        candidates are merged too (`recg.merge: inputs_and_candidates`)."""
         raw = self.table if ids is None else self.table[ids]
-        return self.proj(raw)
+        return self.merged(raw) if self.merge_candidates else self.proj(raw)
+
+    def merged(self, raw: Tensor) -> Tensor:
+        """merge([W_p e; W_a e]) of raw LLM rows, without dropout."""
+        return self.merge(torch.cat([self.proj(raw), self.align(raw)], dim=-1))
 
     def inputs(self, seqs: Tensor) -> Tensor:
         """Sequence-side vectors; padding positions are zero.
@@ -77,10 +87,11 @@ class ItemEncoder(nn.Module):
             x = self.merge(torch.cat([x, self.dropout(self.align(raw)[where])], dim=-1))
         return x * (seqs > 0).unsqueeze(-1)
 
-    def aligned(self, ids: Tensor, table: Tensor | None = None) -> Tensor:
-        """W_a e for items of this or another domain's table (the generalisation loss acts here)."""
+    def aligned(self, ids: Tensor, table: Tensor | None = None, merged: bool = False) -> Tensor:
+        """W_a e (or, with `merged`, the merged vectors) for items of this or another domain's
+        table: what the generalisation loss acts on (`recg.loss_on`)."""
         raw = (self.table if table is None else table)[ids]
-        return self.align(raw)
+        return self.merged(raw) if merged else self.align(raw)
 
 
 class PatternFusion(nn.Module):
@@ -111,11 +122,12 @@ class Recommender(nn.Module):
         dropout: float,
         align: bool = False,
         clusters: int = 0,
+        merge_candidates: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         hidden = backbone.hidden
-        self.items = ItemEncoder(llm_dim, hidden, dropout, align)
+        self.items = ItemEncoder(llm_dim, hidden, dropout, align, merge_candidates)
         self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02) if backbone.cloze else None
         self.patterns = PatternFusion(hidden, clusters) if clusters else None
         self.use_patterns = False
