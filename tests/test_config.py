@@ -98,3 +98,19 @@ def test_the_paper_profile_cuts_amazon_at_2018_and_keeps_all_of_steam():
     years = {name: domain_preprocess(config, name)["min_year"] for name in config["domains"]}
     assert years.pop("Steam") is None
     assert set(years.values()) == {2018}
+
+
+def test_the_authors_code_overlay_validates_on_the_demo_config():
+    from snakemake.utils import update_config
+
+    from recg.settings import job_settings
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    overlay = yaml.safe_load((REPO / "config/experiments/authors-code.yaml").read_text())
+    update_config(config, copy.deepcopy(overlay))
+    config = validate(config, SCHEMA, REPO)
+    assert domain_preprocess(config, "Gear")["kcore_mode"] == "single"
+    settings = job_settings(config, "gru4rec", "recg", 1, {})
+    for section in ("train", "recg"):
+        for key, value in overlay[section].items():
+            assert settings[key] == value, key

@@ -174,3 +174,23 @@ def test_negatives_are_uniform_over_other_items():
     assert counts[2] == 0
     others = counts[[0, 1, 3, 4]]
     assert (others / others.sum() - 0.25).abs().max() < 0.02
+
+
+def test_maximising_the_inter_entropy_flips_its_gradient():
+    torch.manual_seed(2)
+    base = [torch.randn(6, 4) + shift for shift in (0.0, 1.0, -1.0)]
+    grads = {}
+    for direction in ("minimise", "maximise"):
+        domains = [d.clone().requires_grad_(True) for d in base]
+        weights = GeneralisationWeights(0.1, intra=False, inter_entropy=direction)
+        loss, parts = generalisation_loss(domains, weights)
+        loss.backward()
+        grads[direction] = torch.cat([d.grad for d in domains])
+        assert parts["inter"] > 0
+    assert grads["minimise"].abs().sum() > 0
+    assert torch.allclose(grads["maximise"], -grads["minimise"])
+
+
+def test_inter_entropy_direction_must_be_known():
+    with pytest.raises(ValueError, match="minimise or maximise"):
+        GeneralisationWeights(0.1, inter_entropy="minimize")

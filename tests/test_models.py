@@ -145,6 +145,25 @@ def test_recg_inputs_merge_both_projections():
         assert torch.allclose(model.items.aligned(ids, other), model.items.align(other[ids]))
 
 
+def test_merge_side_decides_the_candidate_vectors():
+    seqs = _batch()
+    ids = seqs[seqs > 0]
+    for merge_candidates in (False, True):
+        model = _model("gru4rec", align=True, merge_candidates=merge_candidates)
+        raw = model.items.table[ids]
+        with torch.no_grad():
+            merged = model.items.inputs(seqs)[seqs > 0]
+            candidates = model.items.outputs(ids)
+            assert torch.allclose(model.items.outputs()[ids], candidates)
+            assert torch.allclose(candidates, merged) == merge_candidates
+            assert torch.allclose(candidates, model.items.proj(raw)) != merge_candidates
+
+
+def test_merged_candidates_need_the_alignment_projection():
+    with pytest.raises(ValueError, match="W_a"):
+        _model("gru4rec", merge_candidates=True)
+
+
 def test_pattern_fusion_identity_init_is_a_no_op():
     fusion = PatternFusion(HIDDEN, clusters=4)
     fusion.centroids.copy_(torch.randn(4, HIDDEN))

@@ -431,3 +431,29 @@ def test_configuration_page_lists_every_setting_one_row_each():
         "## train",
         "## backbones",
     ]
+
+
+def test_a_swept_list_setting_is_one_cell(tmp_path):
+    files = [
+        write_result(
+            tmp_path / f"{settings}.json",
+            "A",
+            "B",
+            "gru4rec",
+            "recg",
+            1,
+            0.2 + i / 10,
+            0.1 + i / 10,
+            settings=settings,
+            swept={"recg.gen_domains": value},
+        )
+        for i, (settings, value) in enumerate(
+            (("aaaaaaaa", "all"), ("bbbbbbbb", ["C", "D"]), ("cccccccc", []))
+        )
+    ]
+    frame = collect(files)
+    assert set(frame["recg.gen_domains"]) == {"all", "[C D]", "[]"}
+    assert sensitivity_keys(frame) == []
+    table = sweep(frame, "uni100", 10, set())
+    assert set(table["recg.gen_domains"]) == {"all", "[C D]", "[]"}
+    assert "[C D]" in markdown_table(frame, "uni100", 10, in_domain=False)

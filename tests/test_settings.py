@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,8 @@ def demo(**extra) -> dict:
     return recg_config.validate(config, recg_config.load_schema(SCHEMA))
 
 
-def context(source: str, variant: str) -> dict:
-    return {"source": source}
+def context(source: str, variant: str, gen_domains: list[str]) -> dict:
+    return {"source": source, "gen_domains": gen_domains}
 
 
 def test_schema_enums_equal_the_registries():
@@ -127,6 +128,46 @@ def test_a_bad_sweep_names_the_key(sweep, message):
 def test_an_unknown_study_model_is_named():
     with pytest.raises(ConfigError, match=r"studies\.x\.models\[0\]"):
         runs(demo(studies={"x": {"models": ["gru5rec"]}}), context)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("all", ("Books", "Courses")),
+        ("non_targets", ("Courses",)),
+        (["Courses", "Gear"], ("Courses",)),
+    ],
+)
+def test_gen_domains_choose_the_other_domains_of_the_loss(mode, expected):
+    config = demo(sources=["Gear"], targets=["Gear", "Books"], models=["gru4rec"], seeds=[1])
+    config["recg"]["gen_domains"] = mode
+    found = {r.variant: r for r in runs(config, context)}
+    assert found["recg"].gen_domains == expected and found["sem"].gen_domains == ()
+    assert found["recg"].flat["recg.gen_domains"] == mode
+
+
+def test_gen_domains_change_the_recg_id_only():
+    config = demo(
+        sources=["Gear"], models=["gru4rec"], sweep={"recg.gen_domains": ["all", ["Books"]]}
+    )
+    found = runs(config, context)
+    assert len({r.settings_id for r in found if r.variant == "recg"}) == 2
+    assert len([r for r in found if r.variant == "sem"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"recg": {"gen_domains": ["Books", "Movies"]}}, "'recg.gen_domains[1]': 'Movies'"),
+        ({"sweep": {"recg.gen_domains": ["all", ["Movie"]]}}, "'sweep.recg.gen_domains[1][0]'"),
+        ({"studies": {"s": {"sweep": {"recg.gen_domains": [["X"]]}}}}, "'studies.s.sweep.recg"),
+    ],
+)
+def test_an_unknown_gen_domain_is_named(change, key):
+    config = demo(**{k: v for k, v in change.items() if k != "recg"})
+    config["recg"].update(change.get("recg", {}))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        runs(config, context)
 
 
 def script(name: str) -> Path:

@@ -12,12 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from recg.losses import generalisation_loss
 from recg.models import load_model
 from recg.settings import VARIANTS
 from recg.train import (
     Trainer,
     TrainSettings,
+    architecture,
     cloze_mask,
+    new_model,
     train,
     train_to_files,
     training_windows,
@@ -224,6 +227,37 @@ def test_generalisation_loss_trains_the_alignment_projection():
     assert trainer.model.items.align.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize(
+    ("loss_on", "trained"), [("aligned", {"align"}), ("merged", {"proj", "align", "merge"})]
+)
+def test_loss_location_decides_which_projections_the_generalisation_loss_trains(loss_on, trained):
+    trainer = Trainer(
+        _settings(variant="recg", loss_on=loss_on),
+        _table(),
+        _sequences(),
+        [_table(10, 1), _table(12, 2)],
+        _quiet,
+    )
+    loss, _ = generalisation_loss(trainer._aligned_samples(), trainer.weights)
+    loss.backward()
+    items = trainer.model.items
+    got = {
+        name
+        for name in ("proj", "align", "merge")
+        if getattr(items, name).weight.grad is not None
+        and getattr(items, name).weight.grad.abs().sum() > 0
+    }
+    assert got == trained
+
+
+def test_merge_side_is_part_of_the_saved_architecture():
+    for merge, merged in (("inputs", False), ("inputs_and_candidates", True)):
+        settings = _settings(variant="recg", merge=merge)
+        assert architecture(settings, LLM_DIM)["merge_candidates"] is merged
+        assert new_model(settings, LLM_DIM).items.merge_candidates is merged
+    assert not architecture(_settings(merge="inputs_and_candidates"), LLM_DIM)["merge_candidates"]
+
+
 def test_two_domain_generalisation_warns():
     with pytest.warns(UserWarning, match="constant"):
         Trainer(_settings(variant="recg"), _table(), _sequences(), [_table(10, 1)], _quiet)
@@ -296,3 +330,26 @@ def test_sequence_patterns_are_fitted_and_saved(tmp_path):
     assert centroids.shape == (3, settings.hidden) and centroids.abs().sum() > 0
     assert len(pd.read_csv(out / "train_log.csv")) == 2
     assert not list(out.glob("checkpoint-*.pt"))  # removed once the model is written
+
+
+def test_every_switch_at_the_papers_side_trains_and_reloads(tmp_path):
+    settings = _settings(
+        variant="recg",
+        epochs=1,
+        pattern_epochs=0,
+        inter_entropy="maximise",
+        loss_on="merged",
+        merge="inputs_and_candidates",
+    )
+    others = [_table(10, 1), _table(12, 2)]
+    model, summary, _ = train(settings, _table(), _sequences(), others, log=_quiet)
+    assert summary["patterns"]["best_epoch"] == 0
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt", architecture(settings, LLM_DIM))
+    loaded.items.set_table(_table())
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded.items.outputs(), model.items.outputs())
+        assert torch.allclose(loaded.items.outputs(), loaded.items.merged(_table()))
+        users = torch.randn(4, settings.hidden)
+        assert torch.equal(loaded.patterns(users), users)

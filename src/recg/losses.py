@@ -65,6 +65,14 @@ class GeneralisationWeights:
     tau: float = 1.0
     intra: bool = True
     inter: bool = True
+    #: `minimise` the inter-domain entropy (the prose, the authors' code) or `maximise` it (Eq. 9)
+    inter_entropy: str = "minimise"
+
+    def __post_init__(self) -> None:
+        if self.inter_entropy not in ("minimise", "maximise"):
+            raise ValueError(
+                f"inter_entropy must be minimise or maximise, not {self.inter_entropy!r}"
+            )
 
 
 def generalisation_loss(
@@ -74,7 +82,8 @@ def generalisation_loss(
 
     N is the number of sampled items in the loss and D the number of domains, as in the authors'
     code. Minimising raises within-domain diversity and lowers the entropy of each item's similarity
-    to the other domains' centres (the prose's "compactness"; the printed Eq. 9 has the sign flipped).
+    to the other domains' centres (the prose's "compactness"; the printed Eq. 9 has the sign flipped:
+    `inter_entropy="maximise"` subtracts the inter term instead).
     """
     n_domains = len(domains)
     n_items = sum(len(e) for e in domains)
@@ -82,7 +91,8 @@ def generalisation_loss(
     zero = domains[0].new_zeros(())
     intra = intra_domain_entropy(domains, weights.tau) if weights.intra else zero
     inter = inter_domain_entropy(domains, weights.tau) if weights.inter and n_domains > 2 else zero
-    loss = -weights.alpha * intra + beta * inter
+    sign = 1.0 if weights.inter_entropy == "minimise" else -1.0
+    loss = -weights.alpha * intra + sign * beta * inter
     return loss, {"intra": float(intra.detach()), "inter": float(inter.detach()), "beta": beta}
 
 

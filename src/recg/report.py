@@ -34,6 +34,12 @@ METRIC_SHORT = {"recall": "R", "ndcg": "N"}
 SIGNIFICANCE = 0.05
 
 
+def setting_cell(value: Any) -> Any:
+    """A setting as a table cell: a list (`recg.gen_domains`) becomes one string, so rows can
+    be sorted and grouped by it."""
+    return f"[{' '.join(map(str, value))}]" if isinstance(value, list) else value
+
+
 def collect(paths: Iterable[str | os.PathLike], swept_keys: Iterable[str] = ()) -> pd.DataFrame:
     """One row per run and metric; swept settings sit between `seed` and `protocol`.
 
@@ -49,7 +55,7 @@ def collect(paths: Iterable[str | os.PathLike], swept_keys: Iterable[str] = ()) 
         values = result.get("swept")
         if values is None:
             values = {k: v for k, v in result.get("settings_values", {}).items() if k in keys}
-        labels.update(values)
+        labels.update({k: setting_cell(v) for k, v in values.items()})
         swept.update(values)
         rows.extend({**labels, **metric} for metric in result["metrics"])
     columns = IDENTITY + sorted(swept) + MEASURE

@@ -143,6 +143,7 @@ def check_sweep(sweep: Mapping[str, Iterable[Any]], where: str = "sweep") -> Non
             **spec,
         }
         resolved.pop("$ref", None)
+        resolved["$defs"] = root.get("$defs", {})
         for i, value in enumerate(values):
             try:
                 jsonschema.validate(value, resolved)
@@ -193,6 +194,32 @@ def settings_id(flat: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
     return settings_hash({"settings": flat, "upstream": upstream})[:8]
 
 
+def generalisation_domains(
+    config: Mapping[str, Any],
+    source: str,
+    targets: Iterable[str],
+    mode: str | list[str],
+    where: str = "recg.gen_domains",
+) -> list[str]:
+    """The other domains (configuration order) whose item texts feed a source's L_gen.
+
+    `all`: every configured domain but the source; `non_targets`: those that are not among the
+    grid's `targets` either; a list: those named (the source, always in the loss, is skipped).
+    """
+    domains = list(config["domains"])
+    if mode == "all":
+        return [d for d in domains if d != source]
+    if mode == "non_targets":
+        return [d for d in domains if d != source and d not in set(targets)]
+    for i, name in enumerate(mode):
+        if name not in config["domains"]:
+            raise ConfigError(
+                f"config key '{where}[{i}]': {name!r} is not one of the domains "
+                f"({', '.join(domains)})"
+            )
+    return [d for d in domains if d != source and d in mode]
+
+
 @dataclass(frozen=True)
 class Run:
     """One trained model of the grid: its path wildcards and settings."""
@@ -206,6 +233,7 @@ class Run:
     flat: dict[str, Any] = field(compare=False, hash=False)
     targets: tuple[str, ...] = field(compare=False, hash=False)
     main: bool = field(compare=False, hash=False)
+    gen_domains: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
 
 def _grids(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -231,14 +259,34 @@ def _check_grid(name: str, grid: Mapping[str, Any], config: Mapping[str, Any]) -
                     f"config key '{where}{key}[{i}]': {value!r} is not one of {', '.join(known)}"
                 )
     check_sweep(grid["sweep"], f"{where}sweep")
+    _check_gen_domains(grid, config, where)
 
 
-def runs(config: Mapping[str, Any], upstream: Callable[[str, str], Any]) -> list[Run]:
+def _gen_domains(
+    config: Mapping[str, Any], source: str, grid: Mapping[str, Any], settings: Mapping[str, Any]
+) -> list[str]:
+    if "gen_domains" not in settings:
+        return []
+    return generalisation_domains(config, source, grid["targets"], settings["gen_domains"])
+
+
+def _check_gen_domains(grid: Mapping[str, Any], config: Mapping[str, Any], where: str) -> None:
+    """Names in `recg.gen_domains` (the configuration's and swept values) must be domains."""
+    lists = [("recg.gen_domains", config["recg"]["gen_domains"])] if not where else []
+    for i, value in enumerate(grid["sweep"].get("recg.gen_domains", [])):
+        lists.append((f"{where}sweep.recg.gen_domains[{i}]", value))
+    for key, value in lists:
+        if isinstance(value, list):
+            generalisation_domains(config, "", [], value, key)
+
+
+def runs(config: Mapping[str, Any], upstream: Callable[[str, str, list[str]], Any]) -> list[Run]:
     """Every model of the main grid and the studies, once each, in a stable order.
 
-    `upstream(source, variant)` describes what a model is trained on (data, encoder, the domains
-    of the generalisation loss). A sweep value a job does not use (alpha for -Sem) gives the same
-    settings, hence the same id and files, as every other value: such a model is trained once.
+    `upstream(source, variant, gen_domains)` describes what a model is trained on (data, encoder,
+    the other domains of the generalisation loss). A sweep value a job does not use (alpha for
+    -Sem) gives the same settings, hence the same id and files, as every other value: such a
+    model is trained once.
     `main` marks the runs with the configuration's own values (no sweep or study override).
     """
     found: dict[tuple, Run] = {}
@@ -249,17 +297,21 @@ def runs(config: Mapping[str, Any], upstream: Callable[[str, str], Any]) -> list
         for source, model, variant, seed in itertools.product(
             grid["sources"], grid["models"], grid["variants"], grid["seeds"]
         ):
-            context = upstream(source, variant)
             if name == "main":
-                base = flat_settings(job_settings(config, model, variant, seed, {}))
-                main_ids.add((source, model, variant, seed, settings_id(base, context)))
+                base = job_settings(config, model, variant, seed, {})
+                others = _gen_domains(config, source, grid, base)
+                context = upstream(source, variant, others)
+                main_ids.add(
+                    (source, model, variant, seed, settings_id(flat_settings(base), context))
+                )
             for override in overrides(grid["sweep"]):
                 settings = job_settings(config, model, variant, seed, override)
+                others = _gen_domains(config, source, grid, settings)
                 flat = flat_settings(settings)
-                sid = settings_id(flat, context)
+                sid = settings_id(flat, upstream(source, variant, others))
                 key = (source, model, variant, seed, sid)
                 targets.setdefault(key, set()).update(grid["targets"])
-                found.setdefault(key, Run(*key, settings, flat, (), False))
+                found.setdefault(key, Run(*key, settings, flat, (), False, tuple(others)))
     return [
         replace(run, targets=tuple(sorted(targets[key])), main=key in main_ids)
         for key, run in found.items()

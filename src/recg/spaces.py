@@ -38,7 +38,7 @@ def model_spaces(
         items.set_table(torch.from_numpy(table))
         picked = np.arange(items.n_items) if rows is None else np.asarray(rows[domain])
         ids = torch.from_numpy(picked + 1)
-        vectors = {"llm": items.table[ids], "W_p": items.outputs(ids)}
+        vectors = {"llm": items.table[ids], "W_p": items.proj(items.table[ids])}
         if items.align is not None:
             vectors["W_a"] = items.aligned(ids)
             vectors["merged"] = items.inputs(ids.unsqueeze(1))[:, 0]

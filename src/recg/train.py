@@ -64,6 +64,7 @@ def architecture(settings: TrainSettings, llm_dim: int) -> dict[str, Any]:
         "clusters": settings.clusters if parts.patterns else 0,
         "table_transform": parts.table,
         "whiten_eps": settings.whiten_eps if parts.whiten else 0.0,
+        "merge_candidates": parts.align and settings.merge == "inputs_and_candidates",
         **settings.backbone,
     }
 
@@ -146,7 +147,9 @@ class Trainer:
         self.inputs, self.targets = training_windows(sequences, settings, self.model.backbone.cloze)
         self.lengths = (self.inputs > 0).sum(axis=1)
         parts = settings.variant_parts
-        self.weights = GeneralisationWeights(settings.alpha, settings.tau, parts.intra, parts.inter)
+        self.weights = GeneralisationWeights(
+            settings.alpha, settings.tau, parts.intra, parts.inter, settings.inter_entropy
+        )
         if parts.inter:
             warn_if_degenerate(1 + len(self.other_domains))
         n_val = min(settings.val_users, len(sequences))
@@ -190,11 +193,12 @@ class Trainer:
     def _aligned_samples(self) -> list[Tensor]:
         n = self.settings.samples_per_domain
         tables = [self.model.items.table, *self.other_domains]
+        merged = self.settings.loss_on == "merged"
         samples = []
         for table in tables:
             size = table.shape[0] - 1
             ids = torch.randperm(size, generator=self.generator)[: min(n, size)] + 1
-            samples.append(self.model.items.aligned(ids.to(table.device), table))
+            samples.append(self.model.items.aligned(ids.to(table.device), table, merged))
         return samples
 
     def train_step(self, idx: np.ndarray) -> tuple[float, float]:

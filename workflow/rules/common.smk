@@ -209,15 +209,12 @@ def checked(ids, wildcard, domain="domain"):
     return check
 
 
-def upstream(source, variant):
+def upstream(source, variant, gen_domains):
     """What a model is trained on; part of its settings id."""
-    others = []
-    if recg_settings.VARIANTS[variant].generalisation:
-        others = [data_context(d) for d in DOMAINS if d != source]
     return {
         "data": data_context(source),
         "encoder": ENCODER_RESULTS,
-        "generalisation_domains": others,
+        "generalisation_domains": [data_context(d) for d in gen_domains],
     }
 
 
@@ -267,10 +264,9 @@ def settings_values(wildcards):
 
 
 def generalisation_domains(wildcards):
-    """Embeddings of every other configured domain (text only) for the -RecG item-level loss."""
-    if not recg_settings.VARIANTS[wildcards.variant].generalisation:
-        return []
-    return [embeddings(d) for d in DOMAINS if d != wildcards.source]
+    """Embeddings (text only) of the other domains the run's -RecG item-level loss reads
+    (`recg.gen_domains`)."""
+    return [embeddings(d) for d in run_of(wildcards).gen_domains]
 
 
 def evaluation_file(kind, run, target):

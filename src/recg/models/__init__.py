@@ -41,6 +41,7 @@ def build_model(
     clusters: int = 0,
     table_transform: str = "none",
     whiten_eps: float = 0.0,
+    merge_candidates: bool = False,
     **params,
 ) -> Recommender:
     if name not in BACKBONES:
@@ -54,6 +55,7 @@ def build_model(
         clusters=clusters,
         table_transform=table_transform,
         whiten_eps=whiten_eps,
+        merge_candidates=merge_candidates,
     )
 
 

@@ -53,13 +53,17 @@ class ItemEncoder(nn.Module):
         align: bool,
         table_transform: str = "none",
         whiten_eps: float = 0.0,
+        merge_candidates: bool = False,
     ) -> None:
         super().__init__()
+        if merge_candidates and not align:
+            raise ValueError("merged candidates need the alignment projection W_a (align)")
         self.table_transform = table_transform
         self.whiten_eps = whiten_eps
         self.proj = nn.Linear(llm_dim, hidden)
         self.align = nn.Linear(llm_dim, hidden) if align else None
         self.merge = nn.Linear(2 * hidden, hidden) if align else None
+        self.merge_candidates = merge_candidates
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("table", torch.zeros(1, llm_dim), persistent=False)
 
@@ -84,9 +88,14 @@ class ItemEncoder(nn.Module):
         return self.table.shape[0] - 1
 
     def outputs(self, ids: Tensor | None = None) -> Tensor:
-        """Candidate vectors W_p e (all items, or the given ids)."""
+        """Candidate vectors (all items, or the given ids): W_p e, or the merged vectors when
+        candidates are merged too (`recg.merge: inputs_and_candidates`)."""
         raw = self.table if ids is None else self.table[ids]
-        return self.proj(raw)
+        return self.merged(raw) if self.merge_candidates else self.proj(raw)
+
+    def merged(self, raw: Tensor) -> Tensor:
+        """merge([W_p e; W_a e]) of raw LLM rows, without dropout."""
+        return self.merge(torch.cat([self.proj(raw), self.align(raw)], dim=-1))
 
     def inputs(self, seqs: Tensor) -> Tensor:
         """Sequence-side vectors; padding positions are zero.
@@ -101,10 +110,11 @@ class ItemEncoder(nn.Module):
             x = self.merge(torch.cat([x, self.dropout(self.align(raw)[where])], dim=-1))
         return x * (seqs > 0).unsqueeze(-1)
 
-    def aligned(self, ids: Tensor, table: Tensor | None = None) -> Tensor:
-        """W_a e for items of this or another domain's table (the generalisation loss acts here)."""
+    def aligned(self, ids: Tensor, table: Tensor | None = None, merged: bool = False) -> Tensor:
+        """W_a e (or, with `merged`, the merged vectors) for items of this or another domain's
+        table: what the generalisation loss acts on (`recg.loss_on`)."""
         raw = (self.table if table is None else table)[ids]
-        return self.align(raw)
+        return self.merged(raw) if merged else self.align(raw)
 
 
 class PatternFusion(nn.Module):
@@ -137,11 +147,14 @@ class Recommender(nn.Module):
         clusters: int = 0,
         table_transform: str = "none",
         whiten_eps: float = 0.0,
+        merge_candidates: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         hidden = backbone.hidden
-        self.items = ItemEncoder(llm_dim, hidden, dropout, align, table_transform, whiten_eps)
+        self.items = ItemEncoder(
+            llm_dim, hidden, dropout, align, table_transform, whiten_eps, merge_candidates
+        )
         self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02) if backbone.cloze else None
         self.patterns = PatternFusion(hidden, clusters) if clusters else None
         self.use_patterns = False
