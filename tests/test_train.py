@@ -7,10 +7,9 @@ import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
+from train_inputs import item_table, walks, write_training_inputs
 
 from recg.models import load_model
 from recg.patterns import fit_pattern_fusion
@@ -24,24 +23,7 @@ from recg.train import (
     training_windows,
 )
 
-N_ITEMS, LLM_DIM = 24, 8
-
-
-def _sequences(n_users: int = 48, seed: int = 0) -> list[np.ndarray]:
-    """Walks through the catalogue (item i tends to follow i - 1), 5 to 12 items long."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n_users):
-        start = rng.integers(1, N_ITEMS + 1)
-        steps = rng.choice([1, 1, 1, 2], size=rng.integers(5, 13))
-        out.append(((start + np.cumsum(steps) - 1) % N_ITEMS + 1).astype(np.int64))
-    return out
-
-
-def _table(n_items: int = N_ITEMS, seed: int = 0) -> torch.Tensor:
-    table = torch.randn(n_items + 1, LLM_DIM, generator=torch.Generator().manual_seed(seed))
-    table[0] = 0
-    return table
+_sequences, _table = walks, item_table
 
 
 def _settings(**kw) -> TrainSettings:
@@ -190,7 +172,6 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, model, varia
     ]
 
 
-
 def _patterns_fitted(settings: TrainSettings, checkpoint=None, log=_quiet):
     """A freshly trained model (training is deterministic) whose W_f is then fitted."""
     seqs = _sequences()
@@ -236,6 +217,8 @@ def test_a_pattern_checkpoint_of_other_settings_is_not_used(tmp_path):
     fresh_model, fresh_summary = _patterns_fitted(other)
     assert _states_equal(model.state_dict(), fresh_model.state_dict())
     assert summary == fresh_summary
+
+
 def test_best_state_is_a_copy_of_the_best_epoch_not_the_last(monkeypatch):
     trainer = Trainer(_settings(epochs=3), _table(), _sequences(), log=_quiet)
     scores = iter([0.5, 0.1, 0.2])
@@ -294,31 +277,7 @@ def test_cuda_training_runs():
 
 
 def test_sequence_patterns_are_fitted_and_saved(tmp_path):
-    seqs = _sequences()
-    seq_path = tmp_path / "sequences.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "user_id": [f"u{i}" for i in range(len(seqs))],
-                "item_seq": pa.array([s.tolist() for s in seqs], pa.list_(pa.int64())),
-            }
-        ),
-        seq_path,
-    )
-    emb_paths = []
-    for name, n in (("source", N_ITEMS), ("a", 10), ("b", 12)):
-        table = _table(n, seed=len(name) + n).numpy()
-        path = tmp_path / f"{name}.parquet"
-        pq.write_table(
-            pa.table(
-                {
-                    "item_idx": np.arange(1, n + 1, dtype=np.int64),
-                    "embedding": pa.array(list(table[1:]), pa.list_(pa.float32(), LLM_DIM)),
-                }
-            ),
-            path,
-        )
-        emb_paths.append(path)
+    seq_path, emb_paths = write_training_inputs(tmp_path)
     out = tmp_path / "model"
     settings = _settings(variant="recg", epochs=2)
     summary = train_to_files(
