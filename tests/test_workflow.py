@@ -8,14 +8,17 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
-from conftest import REPO, job_counts, run_snakemake
+from conftest import REPO, job_counts, run_snakemake, snakemake_command
 
 from recg.report import COLUMNS
 
@@ -416,6 +419,79 @@ def test_editing_a_backbone_reruns_only_its_jobs(sweep_run, tmp_path):
     assert before["train"] == 3  # the sasrec models are new
     assert after["train"] == 6  # and every gru4rec model now reruns, nothing else
     assert not {"preprocess", "embed", "negatives"} & set(after)
+
+
+def train_jobs(snakemake: psutil.Process) -> list[psutil.Process]:
+    """The processes running a train job's script under `snakemake`."""
+    jobs = []
+    for proc in snakemake.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(part.endswith("train.py") for part in proc.cmdline()):
+                jobs.append(proc)
+    return jobs
+
+
+def stop_mid_training(
+    workdir: Path, snakemake: subprocess.Popen, timeout: float = 900
+) -> tuple[list[psutil.Process], Path]:
+    """Let the train jobs run in slices of 10 ms until one has written an epoch checkpoint but not
+    yet its model; return the train jobs, all stopped (SIGSTOP), and that job's model folder."""
+    main, deadline = psutil.Process(snakemake.pid), time.monotonic() + timeout
+    while snakemake.poll() is None and time.monotonic() < deadline:
+        jobs = train_jobs(main)
+        for job in jobs:
+            with contextlib.suppress(psutil.Error):
+                job.suspend()
+        for checkpoint in (workdir / "results/models").rglob("checkpoint-*.pt"):
+            if not (checkpoint.parent / "model.pt").exists():
+                return jobs, checkpoint.parent
+        for job in jobs:
+            with contextlib.suppress(psutil.Error):
+                job.resume()
+        time.sleep(0.01)
+    raise AssertionError("no train job was caught between its first checkpoint and its model")
+
+
+def test_interrupted_workflow_resumes_training_to_identical_metrics(sweep_run, tmp_path):
+    """Ctrl-C (SIGINT) to Snakemake while a -RecG model trains, its job killed outright; the
+    rerun resumes that model from its epoch checkpoint and ends with the uninterrupted metrics."""
+    repo, reference = sweep_run
+    workdir = tmp_path / "run"
+    shutil.copytree(reference, workdir, symlinks=True)
+    # the finished run, less one -RecG model and everything made from it
+    model = next((workdir / "results/models/Gear/gru4rec-recg").glob("*/seed1"))
+    shutil.rmtree(model)
+    for made in workdir.glob(f"results/metrics/Gear/*/gru4rec-recg/{model.parent.name}/*"):
+        made.unlink()
+    metrics = "results/tables/metrics.csv"
+    (workdir / metrics).unlink()
+    args = ["--cores", "2", "--configfile", str(workdir / "config.yaml")]
+    cmd, env = snakemake_command(workdir, *args, snakefile=repo / "Snakefile")
+    console = tmp_path / "snakemake.log"
+    with console.open("w") as out:
+        snakemake = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        jobs, folder = stop_mid_training(workdir, snakemake)
+        snakemake.send_signal(signal.SIGINT)
+        for job in jobs:
+            with contextlib.suppress(psutil.Error):
+                job.kill()
+        snakemake.wait(timeout=300)
+    finally:
+        snakemake.kill()
+        snakemake.wait()
+    assert snakemake.returncode != 0, console.read_text()[-3000:]
+    assert folder == model and not (folder / "model.pt").exists()
+    (checkpoint,) = folder.glob("checkpoint-*.pt")
+
+    run_snakemake(workdir, *args, snakefile=repo / "Snakefile")
+    log = workdir / "logs/train" / folder.relative_to(workdir / "results/models")
+    text = log.with_suffix(".log").read_text()
+    assert "resumed from" in text and checkpoint.name in text, text
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.pt", "train_log.csv"]
+    assert (workdir / metrics).read_bytes() == (reference / metrics).read_bytes()
 
 
 def test_planning_imports_no_heavy_module(tmp_path):
