@@ -35,7 +35,7 @@ from recg.losses import REC_LOSSES, sample_negatives
 from recg.provenance import settings_hash
 from recg.ranking import user_vectors, validation_ndcg
 from recg.sequences import pad, split_inputs
-from recg.settings import resume_settings
+from recg.settings import resumable_settings
 
 if TYPE_CHECKING:
     from recg.models import Recommender
@@ -58,7 +58,7 @@ def frozen_key(model: Recommender, settings: TrainSettings) -> str:
         if not name.startswith("patterns.fuse."):
             digest.update(name.encode())
             digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return settings_hash({"model": digest.hexdigest(), "settings": resume_settings(settings)})
+    return settings_hash({"model": digest.hexdigest(), "settings": resumable_settings(settings)})
 
 
 def _load_checkpoint(

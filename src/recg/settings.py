@@ -97,7 +97,7 @@ TrainSettings = make_dataclass(
 )
 
 
-def resume_settings(settings: Any) -> dict[str, Any]:
+def resumable_settings(settings: Any) -> dict[str, Any]:
     """A job's settings as checkpoints are keyed by: all but the device, so a job killed on one
     device may resume on another."""
     return {k: v for k, v in asdict(settings).items() if k != "device"}

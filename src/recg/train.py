@@ -34,7 +34,7 @@ from recg.progress import progress
 from recg.provenance import provenance, settings_hash
 from recg.ranking import validation_ndcg
 from recg.sequences import pad
-from recg.settings import TrainSettings, resume_settings
+from recg.settings import TrainSettings, resumable_settings
 
 
 def seed_everything(seed: int) -> None:
@@ -344,7 +344,7 @@ def train(
 def _input_key(settings: TrainSettings, inputs: Sequence[str | os.PathLike]) -> str:
     """Settings plus the identity of the input files: a checkpoint resumes only the same job."""
     stamps = [(str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in inputs]
-    return settings_hash({"settings": resume_settings(settings), "inputs": stamps})
+    return settings_hash({"settings": resumable_settings(settings), "inputs": stamps})
 
 
 def train_to_files(
