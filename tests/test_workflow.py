@@ -260,15 +260,14 @@ def test_unknown_config_key_fails_at_once(tmp_path):
 # ----------------------------------------------------------------------------------- real data
 
 
-def test_real_scientific_to_office_zero_shot_beats_random(amazon, tmp_path):
-    data = tmp_path / "amazon"
-    data.mkdir()
-    checksums = {}
+def real_workdir(workdir: Path, amazon: Path, encoder_cache: Path) -> Path:
+    """A workdir whose config runs Scientific -> Office on the real data, with few epochs; the
+    encoder cache lies outside it, so a second workdir can share the embedded texts."""
+    data = workdir / "amazon"
+    data.mkdir(parents=True)
     for name in ("Scientific", "Office"):
         for prefix in ("", "meta_"):
-            source = amazon / f"{prefix}{name}.jsonl.gz"
-            checksums[source] = digest(source)
-            (data / source.name).symlink_to(source)
+            (data / f"{prefix}{name}.jsonl.gz").symlink_to(amazon / f"{prefix}{name}.jsonl.gz")
     config = {
         "domains": {
             name: {"reviews": f"amazon/{name}.jsonl.gz", "meta": f"amazon/meta_{name}.jsonl.gz"}
@@ -276,19 +275,52 @@ def test_real_scientific_to_office_zero_shot_beats_random(amazon, tmp_path):
         },
         "sources": ["Scientific"],
         "targets": ["Scientific", "Office"],
-        "encoder": {"max_length": 128},
+        "encoder": {"max_length": 128, "cache": str(encoder_cache)},
         "train": {"epochs": 8, "patience": 3},
     }
-    path = write_config(tmp_path, config)
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", str(path), timeout=3000)
-    metrics = pd.read_csv(tmp_path / "results/tables/metrics.csv")
+    return write_config(workdir, config)
+
+
+@pytest.fixture(scope="module")
+def real_run(amazon, tmp_path_factory):
+    """The real-data workflow run once from scratch; yields (workdir, encoder cache, input
+    checksums taken before the run)."""
+    root = tmp_path_factory.mktemp("real")
+    cache, workdir = root / "encoder-cache", root / "first"
+    inputs = [amazon / f"{p}{n}.jsonl.gz" for n in ("Scientific", "Office") for p in ("", "meta_")]
+    checksums = {path: digest(path) for path in inputs}
+    config = real_workdir(workdir, amazon, cache)
+    run_snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=3000)
+    yield workdir, cache, checksums
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(workdir / "results/embeddings", ignore_errors=True)
+
+
+def test_real_scientific_to_office_zero_shot_beats_random(real_run):
+    workdir, _, checksums = real_run
+    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
     r10 = r_at_10(metrics, "uni100").set_index(["source", "target", "model"])["value"]
     assert r10[("Scientific", "Office", "gru4rec")] > 10 / 101
     assert r10[("Scientific", "Scientific", "gru4rec")] > 10 / 101
-    stats = json.loads((tmp_path / "results/data/Office/stats.json").read_text())
+    stats = json.loads((workdir / "results/data/Office/stats.json").read_text())
     assert stats["users"] > 1000 and stats["sequence_length"]["min"] >= 5
     assert {p: digest(p) for p in checksums} == checksums
-    shutil.rmtree(tmp_path / "results/embeddings")
+
+
+def test_real_data_run_twice_from_scratch_gives_identical_metrics(real_run, amazon, tmp_path):
+    """A second run in an empty workdir (sharing only the encoder cache, so no text is encoded
+    again) writes the first run's metrics.csv byte for byte."""
+    first, cache, _ = real_run
+    workdir = tmp_path / "second"
+    config = real_workdir(workdir, amazon, cache)
+    run_snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=3000)
+    embed_logs = sorted((workdir / "logs/embed").rglob("*.log"))
+    assert len(embed_logs) == 2
+    for log in embed_logs:
+        assert " 0 distinct texts to encode" in log.read_text(), log
+    metrics = "results/tables/metrics.csv"
+    assert (workdir / metrics).read_bytes() == (first / metrics).read_bytes()
+    shutil.rmtree(workdir / "results/embeddings")
 
 
 # ----------------------------------------------------------------------------------- sweeps
