@@ -38,14 +38,10 @@ def amazon2023_sample() -> Path:
     return require(shared_data() / "amazon2023-sample", "Amazon Reviews 2023 sample")
 
 
-def run_snakemake(
-    workdir: Path,
-    *args: str,
-    timeout: int = 1800,
-    check: bool = True,
-    snakefile: Path = REPO / "Snakefile",
-) -> subprocess.CompletedProcess:
-    """Run the real workflow in `workdir` (this repository's Snakefile by default), offline."""
+def snakemake_command(
+    workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile"
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run the real workflow in `workdir`, offline."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [
         str(BIN / "snakemake"),
@@ -57,6 +53,18 @@ def run_snakemake(
         str(REPO / "profiles" / "default"),
         *args,
     ]
+    return cmd, env
+
+
+def run_snakemake(
+    workdir: Path,
+    *args: str,
+    timeout: int = 1800,
+    check: bool = True,
+    snakefile: Path = REPO / "Snakefile",
+) -> subprocess.CompletedProcess:
+    """Run the real workflow in `workdir` (this repository's Snakefile by default), offline."""
+    cmd, env = snakemake_command(workdir, *args, snakefile=snakefile)
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(

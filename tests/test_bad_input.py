@@ -466,6 +466,65 @@ def test_a_writer_killed_mid_write_leaves_no_output_and_its_temporary_file_is_sw
     assert pq.read_table(target)["a"].to_pylist() == [1, 2]
 
 
+# The kernel kills the writer (SIGXFSZ) once a file it writes passes LIMIT bytes: a real kill in the
+# middle of a real writer's output, whatever the writer, with no part of it stubbed.
+LIMIT = 64 * 1024
+KILLED_BY_THE_KERNEL = """
+import resource, signal, sys
+kind, target = sys.argv[1], sys.argv[2]
+if kind == "json":
+    from recg.io import write_json
+    write = lambda: write_json({"rows": list(range(300_000))}, target)
+elif kind == "model":
+    import torch
+    from recg.io import save_torch
+    weights = {"w": torch.randn(500_000, generator=torch.Generator().manual_seed(0))}
+    write = lambda: save_torch(weights, target)
+elif kind == "png":
+    import numpy as np
+    from matplotlib.figure import Figure
+    from recg.figures import _save
+    fig = Figure(figsize=(6, 6))
+    fig.add_subplot().imshow(np.random.default_rng(0).random((600, 600, 3)))
+    write = lambda: _save(fig, target)
+else:  # Parquet and JSON outputs that appear together or not at all
+    import pyarrow as pa
+    from recg.io import write_tables
+    table = pa.table({"a": list(range(300_000))})
+    write = lambda: write_tables({target: table}, {"run": 1}, {target + ".json": {"run": 1}})
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), resource.RLIM_INFINITY))
+write()
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("json", "stats.json"), ("model", "model.pt"), ("png", "plot.png"), ("tables", "t.parquet")],
+)
+def test_a_writer_killed_by_the_kernel_mid_write_leaves_no_output(tmp_path, kind, name):
+    target = tmp_path / "out" / name
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no .pyc write may meet the limit first
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_BY_THE_KERNEL, kind, str(target), str(LIMIT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == -signal.SIGXFSZ, result.stderr[-3000:]
+    outputs = [target, *([Path(f"{target}.json")] if kind == "tables" else [])]
+    assert not any(output.exists() for output in outputs)
+    temps = leftovers(target.parent)
+    assert all(t.startswith(f".{name}.") and t.endswith(".tmp") for t in temps)
+    assert len(temps) == len(outputs)
+    assert (target.parent / temps[0]).stat().st_size == LIMIT  # cut off mid-write
+    for output in outputs:  # the next write of an output sweeps what was left of it
+        recg_io.write_json({"run": 2}, output)
+    assert leftovers(target.parent) == sorted(output.name for output in outputs)
+
+
 def test_temporary_files_of_a_running_writer_are_left_alone(tmp_path):
     target = tmp_path / "t.json"
     with recg_io.atomic_path(target) as mine:

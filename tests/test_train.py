@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
+from train_inputs import item_table, walks, write_training_inputs
 
 from recg.losses import generalisation_loss
 from recg.models import load_model
+from recg.patterns import fit_pattern_fusion
 from recg.settings import VARIANTS
 from recg.train import (
     Trainer,
@@ -26,24 +26,7 @@ from recg.train import (
     training_windows,
 )
 
-N_ITEMS, LLM_DIM = 24, 8
-
-
-def _sequences(n_users: int = 48, seed: int = 0) -> list[np.ndarray]:
-    """Walks through the catalogue (item i tends to follow i - 1), 5 to 12 items long."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n_users):
-        start = rng.integers(1, N_ITEMS + 1)
-        steps = rng.choice([1, 1, 1, 2], size=rng.integers(5, 13))
-        out.append(((start + np.cumsum(steps) - 1) % N_ITEMS + 1).astype(np.int64))
-    return out
-
-
-def _table(n_items: int = N_ITEMS, seed: int = 0) -> torch.Tensor:
-    table = torch.randn(n_items + 1, LLM_DIM, generator=torch.Generator().manual_seed(seed))
-    table[0] = 0
-    return table
+_sequences, _table = walks, item_table
 
 
 def _settings(**kw) -> TrainSettings:
@@ -192,6 +175,53 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, model, varia
     ]
 
 
+def _patterns_fitted(settings: TrainSettings, checkpoint=None, log=_quiet):
+    """A freshly trained model (training is deterministic) whose W_f is then fitted."""
+    seqs = _sequences()
+    trainer = Trainer(settings, _table(), seqs, [_table(10, 1), _table(12, 2)], log=_quiet)
+    model = trainer.fit()
+    summary = fit_pattern_fusion(model, seqs, settings, log, trainer.val_sequences, checkpoint)
+    return model, summary
+
+
+def test_pattern_fit_resumes_after_a_kill_to_identical_weights(tmp_path):
+    settings = _settings(variant="recg", epochs=2, pattern_epochs=4)
+    reference = tmp_path / "reference.pt"
+    ref_model, ref_summary = _patterns_fitted(settings, reference)
+
+    checkpoint = tmp_path / "patterns.pt"
+
+    def kill_in_epoch_three(line: str) -> None:
+        if line.startswith("SG: W_f epoch 2"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        _patterns_fitted(settings, checkpoint, kill_in_epoch_three)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    lines: list[str] = []
+    model, summary = _patterns_fitted(settings, checkpoint, lines.append)
+    assert f"SG: resumed W_f from {checkpoint} after epoch 2" in lines
+    epochs = [line.split()[3] for line in lines if line.startswith("SG: W_f epoch")]
+    assert epochs == ["3:", "4:"]  # only the epochs the killed fit had not finished
+    assert _states_equal(model.state_dict(), ref_model.state_dict())
+    assert summary == ref_summary
+    # the last checkpoints (W_f, optimiser, generator, best state) agree byte for byte
+    assert checkpoint.read_bytes() == reference.read_bytes()
+
+
+def test_a_pattern_checkpoint_of_other_settings_is_not_used(tmp_path):
+    checkpoint = tmp_path / "patterns.pt"
+    _patterns_fitted(_settings(variant="recg", epochs=2, pattern_lr=0.01), checkpoint)
+    lines: list[str] = []
+    other = _settings(variant="recg", epochs=2, pattern_lr=0.002)
+    model, summary = _patterns_fitted(other, checkpoint, lines.append)
+    assert any(line.startswith("SG: ignoring") for line in lines)
+    assert not any("resumed" in line for line in lines)
+    fresh_model, fresh_summary = _patterns_fitted(other)
+    assert _states_equal(model.state_dict(), fresh_model.state_dict())
+    assert summary == fresh_summary
+
+
 def test_best_state_is_a_copy_of_the_best_epoch_not_the_last(monkeypatch):
     trainer = Trainer(_settings(epochs=3), _table(), _sequences(), log=_quiet)
     scores = iter([0.5, 0.1, 0.2])
@@ -281,33 +311,8 @@ def test_cuda_training_runs():
 
 
 def test_sequence_patterns_are_fitted_and_saved(tmp_path):
-    seqs = _sequences()
-    seq_path = tmp_path / "sequences.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "user_id": [f"u{i}" for i in range(len(seqs))],
-                "item_seq": pa.array([s.tolist() for s in seqs], pa.list_(pa.int64())),
-            }
-        ),
-        seq_path,
-    )
-    emb_paths = []
-    for name, n in (("source", N_ITEMS), ("a", 10), ("b", 12)):
-        table = _table(n, seed=len(name) + n).numpy()
-        path = tmp_path / f"{name}.parquet"
-        pq.write_table(
-            pa.table(
-                {
-                    "item_idx": np.arange(1, n + 1, dtype=np.int64),
-                    "embedding": pa.array(list(table[1:]), pa.list_(pa.float32(), LLM_DIM)),
-                }
-            ),
-            path,
-        )
-        emb_paths.append(path)
+    seq_path, emb_paths = write_training_inputs(tmp_path)
     items_path = tmp_path / "items.parquet"
-    pq.write_table(pa.table({"item_idx": np.arange(1, N_ITEMS + 1, dtype=np.int32)}), items_path)
     out = tmp_path / "model"
     settings = _settings(variant="recg", epochs=2)
     summary = train_to_files(
@@ -329,7 +334,8 @@ def test_sequence_patterns_are_fitted_and_saved(tmp_path):
     centroids = model.patterns.centroids
     assert centroids.shape == (3, settings.hidden) and centroids.abs().sum() > 0
     assert len(pd.read_csv(out / "train_log.csv")) == 2
-    assert not list(out.glob("checkpoint-*.pt"))  # removed once the model is written
+    # both checkpoints (training, W_f) are removed once the model is written
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.pt", "train_log.csv"]
 
 
 def test_every_switch_at_the_papers_side_trains_and_reloads(tmp_path):

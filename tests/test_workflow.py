@@ -9,14 +9,17 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
-from conftest import REPO, job_counts, only, run_snakemake
+from conftest import REPO, job_counts, only, run_snakemake, snakemake_command
 
 from recg.report import COLUMNS
 
@@ -329,15 +332,14 @@ def test_paths_with_spaces_and_semicolons_are_only_data(tmp_path):
 # ----------------------------------------------------------------------------------- real data
 
 
-def test_real_scientific_to_office_zero_shot_beats_random(amazon, tmp_path):
-    data = tmp_path / "amazon"
-    data.mkdir()
-    checksums = {}
+def real_workdir(workdir: Path, amazon: Path, encoder_cache: Path) -> Path:
+    """A workdir whose config runs Scientific -> Office on the real data, with few epochs; the
+    encoder cache lies outside it, so a second workdir can share the embedded texts."""
+    data = workdir / "amazon"
+    data.mkdir(parents=True)
     for name in ("Scientific", "Office"):
         for prefix in ("", "meta_"):
-            source = amazon / f"{prefix}{name}.jsonl.gz"
-            checksums[source] = digest(source)
-            (data / source.name).symlink_to(source)
+            (data / f"{prefix}{name}.jsonl.gz").symlink_to(amazon / f"{prefix}{name}.jsonl.gz")
     config = {
         "domains": {
             name: {"reviews": f"amazon/{name}.jsonl.gz", "meta": f"amazon/meta_{name}.jsonl.gz"}
@@ -345,19 +347,52 @@ def test_real_scientific_to_office_zero_shot_beats_random(amazon, tmp_path):
         },
         "sources": ["Scientific"],
         "targets": ["Scientific", "Office"],
-        "encoder": {"max_length": 128},
+        "encoder": {"max_length": 128, "cache": str(encoder_cache)},
         "train": {"epochs": 8, "patience": 3},
     }
-    path = write_config(tmp_path, config)
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", str(path), timeout=3000)
-    metrics = pd.read_csv(tmp_path / "results/tables/metrics.csv")
+    return write_config(workdir, config)
+
+
+@pytest.fixture(scope="module")
+def real_run(amazon, tmp_path_factory):
+    """The real-data workflow run once from scratch; yields (workdir, encoder cache, input
+    checksums taken before the run)."""
+    root = tmp_path_factory.mktemp("real")
+    cache, workdir = root / "encoder-cache", root / "first"
+    inputs = [amazon / f"{p}{n}.jsonl.gz" for n in ("Scientific", "Office") for p in ("", "meta_")]
+    checksums = {path: digest(path) for path in inputs}
+    config = real_workdir(workdir, amazon, cache)
+    run_snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=3000)
+    yield workdir, cache, checksums
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(workdir / "results/embeddings", ignore_errors=True)
+
+
+def test_real_scientific_to_office_zero_shot_beats_random(real_run):
+    workdir, _, checksums = real_run
+    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
     r10 = r_at_10(metrics, "uni100").set_index(["source", "target", "model"])["value"]
     assert r10[("Scientific", "Office", "gru4rec")] > 10 / 101
     assert r10[("Scientific", "Scientific", "gru4rec")] > 10 / 101
-    stats = json.loads(only(tmp_path, "results/data/Office/*/stats.json").read_text())
+    stats = json.loads(only(workdir, "results/data/Office/*/stats.json").read_text())
     assert stats["users"] > 1000 and stats["sequence_length"]["min"] >= 5
     assert {p: digest(p) for p in checksums} == checksums
-    shutil.rmtree(tmp_path / "results/embeddings")
+
+
+def test_real_data_run_twice_from_scratch_gives_identical_metrics(real_run, amazon, tmp_path):
+    """A second run in an empty workdir (sharing only the encoder cache, so no text is encoded
+    again) writes the first run's metrics.csv byte for byte."""
+    first, cache, _ = real_run
+    workdir = tmp_path / "second"
+    config = real_workdir(workdir, amazon, cache)
+    run_snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=3000)
+    embed_logs = sorted((workdir / "logs/embed").rglob("*.log"))
+    assert len(embed_logs) == 2
+    for log in embed_logs:
+        assert " 0 distinct texts to encode" in log.read_text(), log
+    metrics = "results/tables/metrics.csv"
+    assert (workdir / metrics).read_bytes() == (first / metrics).read_bytes()
+    shutil.rmtree(workdir / "results/embeddings")
 
 
 # ----------------------------------------------------------------------------------- sweeps
@@ -567,6 +602,79 @@ def test_editing_a_backbone_reruns_only_its_jobs(sweep_run, tmp_path):
     assert before["train"] == 4  # the sasrec models are new
     assert after["train"] == 8  # and every gru4rec model now reruns, nothing else
     assert not {"preprocess", "embed", "negatives"} & set(after)
+
+
+def train_jobs(snakemake: psutil.Process) -> list[psutil.Process]:
+    """The processes running a train job's script under `snakemake`."""
+    jobs = []
+    for proc in snakemake.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(part.endswith("train.py") for part in proc.cmdline()):
+                jobs.append(proc)
+    return jobs
+
+
+def stop_mid_training(
+    workdir: Path, snakemake: subprocess.Popen, timeout: float = 900
+) -> tuple[list[psutil.Process], Path]:
+    """Let the train jobs run in slices of 10 ms until one has written an epoch checkpoint but not
+    yet its model; return the train jobs, all stopped (SIGSTOP), and that job's model folder."""
+    main, deadline = psutil.Process(snakemake.pid), time.monotonic() + timeout
+    while snakemake.poll() is None and time.monotonic() < deadline:
+        jobs = train_jobs(main)
+        for job in jobs:
+            with contextlib.suppress(psutil.Error):
+                job.suspend()
+        for checkpoint in (workdir / "results/models").rglob("checkpoint-*.pt"):
+            if not (checkpoint.parent / "model.pt").exists():
+                return jobs, checkpoint.parent
+        for job in jobs:
+            with contextlib.suppress(psutil.Error):
+                job.resume()
+        time.sleep(0.01)
+    raise AssertionError("no train job was caught between its first checkpoint and its model")
+
+
+def test_interrupted_workflow_resumes_training_to_identical_metrics(sweep_run, tmp_path):
+    """Ctrl-C (SIGINT) to Snakemake while a -RecG model trains, its job killed outright; the
+    rerun resumes that model from its epoch checkpoint and ends with the uninterrupted metrics."""
+    repo, reference = sweep_run
+    workdir = tmp_path / "run"
+    shutil.copytree(reference, workdir, symlinks=True)
+    # the finished run, less one -RecG model and everything made from it
+    model = next((workdir / "results/models/Gear/gru4rec-recg").glob("*/seed1"))
+    shutil.rmtree(model)
+    for made in workdir.glob(f"results/metrics/Gear/*/gru4rec-recg/{model.parent.name}/*"):
+        made.unlink()
+    metrics = "results/tables/metrics.csv"
+    (workdir / metrics).unlink()
+    args = ["--cores", "2", "--configfile", str(workdir / "config.yaml")]
+    cmd, env = snakemake_command(workdir, *args, snakefile=repo / "Snakefile")
+    console = tmp_path / "snakemake.log"
+    with console.open("w") as out:
+        snakemake = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        jobs, folder = stop_mid_training(workdir, snakemake)
+        snakemake.send_signal(signal.SIGINT)
+        for job in jobs:
+            with contextlib.suppress(psutil.Error):
+                job.kill()
+        snakemake.wait(timeout=300)
+    finally:
+        snakemake.kill()
+        snakemake.wait()
+    assert snakemake.returncode != 0, console.read_text()[-3000:]
+    assert folder == model and not (folder / "model.pt").exists()
+    (checkpoint,) = folder.glob("checkpoint-*.pt")
+
+    run_snakemake(workdir, *args, snakefile=repo / "Snakefile")
+    log = workdir / "logs/train" / folder.relative_to(workdir / "results/models")
+    text = log.with_suffix(".log").read_text()
+    assert "resumed from" in text and checkpoint.name in text, text
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.pt", "train_log.csv"]
+    assert (workdir / metrics).read_bytes() == (reference / metrics).read_bytes()
 
 
 def test_planning_imports_no_heavy_module(tmp_path):

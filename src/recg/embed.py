@@ -417,14 +417,17 @@ def embed_items(
     template: str,
     encoder: Encoder | None = None,
     log: TextIO | None = None,
+    flush_every: int = 2048,
 ) -> dict[str, Any]:
-    """Embed a domain's item texts into `out_path`; returns the provenance written with it."""
+    """Embed a domain's item texts into `out_path`; returns the provenance written with it.
+
+    Every `flush_every` encoded texts are added to the cache: what a killed job loses at most."""
     items = pq.read_table(items_path, columns=["item_idx", "text"])
     encoder = encoder or load_encoder(settings)
     fp = fingerprint(settings, encoder)
     cache = EmbeddingCache(cache_root, fp["fingerprint"], encoder.dim)
     texts = items["text"].to_pylist()
-    matrix = encode_missing(texts, encoder, cache, settings.batch_size, log=log)
+    matrix = encode_missing(texts, encoder, cache, settings.batch_size, flush_every, log)
     item_idx = items["item_idx"].to_numpy()
     check_embeddings(matrix, item_idx, str(items_path))
     meta = {

@@ -11,21 +11,31 @@ Procedure (the paper leaves W_f's training open; this is ours):
 4. After each of `pattern_epochs` epochs the fused states are ranked on the source validation
    items (the trainer's validation users); the best epoch (epoch 0, the identity, included) is kept.
    SG is applied only when scoring another domain (`Recommender.use_patterns`), never in-domain.
+5. After each epoch a checkpoint (W_f, its optimiser, the best state and the sampling generator)
+   is written, if asked for; a killed fit resumes from it to the weights an uninterrupted one gets.
+   It records a digest of the frozen model (backbone, item projections, centroids), so a checkpoint
+   of another model is never used.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
+from recg.io import save_torch
 from recg.losses import REC_LOSSES, sample_negatives
+from recg.provenance import settings_hash
 from recg.ranking import user_vectors, validation_ndcg
 from recg.sequences import pad, split_inputs
+from recg.settings import resumable_settings
 
 if TYPE_CHECKING:
     from recg.models import Recommender
@@ -41,16 +51,41 @@ def cluster_users(users: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     return centres
 
 
+def frozen_key(model: Recommender, settings: TrainSettings) -> str:
+    """Digest of what W_f's fit reads but does not change: the rest of the model and the settings."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        if not name.startswith("patterns.fuse."):
+            digest.update(name.encode())
+            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return settings_hash({"model": digest.hexdigest(), "settings": resumable_settings(settings)})
+
+
+def _load_checkpoint(
+    path: str | os.PathLike | None, key: str, device: torch.device, log: Callable[[str], None]
+) -> dict[str, Any] | None:
+    if not path or not Path(path).exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("key") != key:
+        log(f"SG: ignoring {path}: written for another model or other settings")
+        return None
+    return state
+
+
 def fit_pattern_fusion(
     model: Recommender,
     sequences: Sequence[np.ndarray],
     settings: TrainSettings,
     log: Callable[[str], None] = print,
     val_sequences: Sequence[np.ndarray] | None = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Fit centroids and W_f in place on `model.patterns`; return a summary for config.json.
 
-    `val_sequences` (default: all) are the source users W_f is selected on.
+    `val_sequences` (default: all) are the source users W_f is selected on; with `checkpoint`, a
+    state is saved there after every epoch and a matching one found there is resumed (the caller
+    removes it once the model is written).
     """
     fusion = model.patterns
     assert fusion is not None
@@ -79,10 +114,20 @@ def fit_pattern_fusion(
         optimizer = torch.optim.Adam(params, lr=settings.pattern_lr)
         loss_fn = REC_LOSSES[settings.loss]
         generator = torch.Generator().manual_seed(settings.seed)
-        with torch.no_grad():
-            best = validation_ndcg(model, val_sequences, fusion(val_users))
-        best_state, best_epoch, start = copy.deepcopy(fusion.state_dict()), 0, best
-        for epoch in range(1, settings.pattern_epochs + 1):
+        key = frozen_key(model, settings)
+        saved = _load_checkpoint(checkpoint, key, model.device, log)
+        if saved is None:
+            with torch.no_grad():
+                best = validation_ndcg(model, val_sequences, fusion(val_users))
+            best_state, best_epoch, start, done = copy.deepcopy(fusion.state_dict()), 0, best, 0
+        else:
+            fusion.load_state_dict(saved["fusion"])
+            optimizer.load_state_dict(saved["optimizer"])
+            generator.set_state(saved["generator"].cpu())
+            best_state, best_epoch = saved["best_state"], saved["best_epoch"]
+            best, start, done = saved["best"], saved["start"], saved["epoch"]
+            log(f"SG: resumed W_f from {checkpoint} after epoch {done}")
+        for epoch in range(done + 1, settings.pattern_epochs + 1):
             order = torch.randperm(len(usable), generator=generator).to(model.device)
             for lo in range(0, len(order), settings.batch_size):
                 idx = order[lo : lo + settings.batch_size]
@@ -101,6 +146,22 @@ def fit_pattern_fusion(
                 score = validation_ndcg(model, val_sequences, fusion(val_users))
             if score > best:
                 best, best_epoch, best_state = score, epoch, copy.deepcopy(fusion.state_dict())
+            if checkpoint:
+                save_torch(
+                    {
+                        "key": key,
+                        "epoch": epoch,
+                        "fusion": fusion.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "best_state": best_state,
+                        "best_epoch": best_epoch,
+                        "best": best,
+                        "start": start,
+                    },
+                    checkpoint,
+                )
+            log(f"SG: W_f epoch {epoch}: source val NDCG@10 {score:.4f}")
         fusion.load_state_dict(best_state)
     finally:
         for p, flag in zip(model.parameters(), frozen, strict=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, make_dataclass, replace
+from dataclasses import asdict, dataclass, field, make_dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,12 @@ TrainSettings = make_dataclass(
         "variant_parts": property(lambda self: VARIANTS[self.variant]),
     },
 )
+
+
+def resumable_settings(settings: Any) -> dict[str, Any]:
+    """A job's settings as checkpoints are keyed by: all but the device, so a job killed on one
+    device may resume on another."""
+    return {k: v for k, v in asdict(settings).items() if k != "device"}
 
 
 def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:

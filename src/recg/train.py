@@ -36,7 +36,7 @@ from recg.progress import progress
 from recg.provenance import provenance, settings_hash
 from recg.ranking import validation_ndcg
 from recg.sequences import pad
-from recg.settings import TrainSettings
+from recg.settings import TrainSettings, resumable_settings
 
 
 def resumable_settings(settings: TrainSettings) -> dict[str, Any]:
@@ -347,8 +347,11 @@ def train(
     other_domains: Sequence[Tensor] = (),
     checkpoint: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
+    pattern_checkpoint: str | os.PathLike | None = None,
 ) -> tuple[Recommender, dict[str, Any], list[dict[str, Any]]]:
-    """Train a model (and its sequence patterns for SG); return it, a summary and the epoch log."""
+    """Train a model (and its sequence patterns for SG); return it, a summary and the epoch log.
+
+    `checkpoint` and `pattern_checkpoint` are where training and W_f's fit save and resume."""
     trainer = Trainer(settings, source, sequences, other_domains, log)
     model = trainer.fit(checkpoint)
     summary: dict[str, Any] = {
@@ -358,7 +361,7 @@ def train(
     }
     if model.patterns is not None:
         summary["patterns"] = fit_pattern_fusion(
-            model, sequences, settings, log, trainer.val_sequences
+            model, sequences, settings, log, trainer.val_sequences, pattern_checkpoint
         )
     return model, summary, trainer.history
 
@@ -390,8 +393,12 @@ def train_to_files(
     table = torch.from_numpy(load_embeddings(source_embeddings))
     others = [torch.from_numpy(load_embeddings(p)) for p in other_embeddings]
     inputs = [sequences_path, source_embeddings, *other_embeddings]
-    checkpoint = Path(model_path).parent / f"checkpoint-{_input_key(settings, inputs)}.pt"
-    model, summary, history = train(settings, table, sequences, others, checkpoint, log)
+    key = _input_key(settings, inputs)
+    checkpoint = Path(model_path).parent / f"checkpoint-{key}.pt"
+    pattern_checkpoint = Path(model_path).parent / f"patterns-{key}.pt"
+    model, summary, history = train(
+        settings, table, sequences, others, checkpoint, log, pattern_checkpoint
+    )
     save_torch({k: v.cpu() for k, v in model.state_dict().items()}, model_path)
     config = {
         "source": source,
@@ -410,4 +417,5 @@ def train_to_files(
     with atomic_path(log_path) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
     checkpoint.unlink(missing_ok=True)
+    pattern_checkpoint.unlink(missing_ok=True)
     return summary
