@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from train_inputs import item_table, walks, write_training_inputs
+from train_inputs import LLM_DIM, item_table, walks, write_training_inputs
 
 from recg.losses import generalisation_loss
 from recg.models import load_model

@@ -644,7 +644,7 @@ def test_interrupted_workflow_resumes_training_to_identical_metrics(sweep_run, t
     # the finished run, less one -RecG model and everything made from it
     model = next((workdir / "results/models/Gear/gru4rec-recg").glob("*/seed1"))
     shutil.rmtree(model)
-    for made in workdir.glob(f"results/metrics/Gear/*/gru4rec-recg/{model.parent.name}/*"):
+    for made in workdir.glob(f"results/metrics/Gear/*/*/gru4rec-recg/{model.parent.name}/*"):
         made.unlink()
     metrics = "results/tables/metrics.csv"
     (workdir / metrics).unlink()

@@ -39,12 +39,6 @@ from recg.sequences import pad
 from recg.settings import TrainSettings, resumable_settings
 
 
-def resumable_settings(settings: TrainSettings) -> dict[str, Any]:
-    """The settings a checkpoint must share to be resumed: all but the device (a job killed on
-    one device may resume on another)."""
-    return {k: v for k, v in asdict(settings).items() if k != "device"}
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
