@@ -51,7 +51,8 @@ def embed(items: str, out: str, cache: str, log: Lines) -> None:
 
 
 def train(settings: str, sequences: str, source: str, others: str, out: str, log: Lines) -> None:
-    from recg.train import TrainSettings, train_to_files
+    from recg.settings import TrainSettings
+    from recg.train import train_to_files
 
     folder = Path(out)
     train_to_files(

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from test_train import LLM_DIM, N_ITEMS, _quiet, _sequences, _settings, _table
+from test_train import _quiet, _sequences, _settings, _table
+from train_inputs import LLM_DIM, N_ITEMS
 
 from recg.contracts import check_embeddings_match_items
 from recg.errors import InputError
@@ -21,7 +22,8 @@ from recg.evaluate import evaluate_to_file, popularity_to_file
 from recg.negatives import load_negatives, negatives_to_file
 from recg.settings import flat_settings
 from recg.spaces import item_spaces
-from recg.train import Trainer, train_to_files
+from recg.train import train_to_files
+from recg.trainer import Trainer
 
 SETTINGS = _settings(epochs=1)
 

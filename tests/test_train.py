@@ -13,18 +13,11 @@ from train_inputs import LLM_DIM, item_table, walks, write_training_inputs
 
 from recg.losses import generalisation_loss
 from recg.models import load_model
+from recg.objectives import OBJECTIVES, cloze_mask
 from recg.patterns import fit_pattern_fusion
-from recg.settings import VARIANTS
-from recg.train import (
-    Trainer,
-    TrainSettings,
-    architecture,
-    cloze_mask,
-    new_model,
-    train,
-    train_to_files,
-    training_windows,
-)
+from recg.settings import VARIANTS, TrainSettings
+from recg.train import train, train_to_files
+from recg.trainer import Trainer, architecture, new_model
 
 _sequences, _table = walks, item_table
 
@@ -55,10 +48,12 @@ def _states_equal(a: dict, b: dict) -> bool:
 
 # ------------------------------------------------------------------------------------ windows
 
+NEXT_ITEM, CLOZE = OBJECTIVES["next_item"], OBJECTIVES["cloze"]
+
 
 def test_next_item_windows_shift_by_one():
     seqs = [np.array([1, 2, 3, 4, 5, 6]), np.array([7, 8, 9, 10, 11])]
-    inputs, targets = training_windows(seqs, _settings(max_len=3), cloze=False)
+    inputs, targets = NEXT_ITEM.windows(seqs, _settings(max_len=3))
     # training parts [1..4] and [7, 8, 9]: the last max_len + 1 items, as inputs and shifted targets
     assert inputs.tolist() == [[1, 2, 3], [7, 8, 0]]
     assert targets.tolist() == [[2, 3, 4], [8, 9, 0]]
@@ -66,7 +61,7 @@ def test_next_item_windows_shift_by_one():
 
 def test_objective_last_gives_one_target_per_user():
     seqs = [np.array([1, 2, 3, 4, 5, 6]), np.array([7, 8, 9, 10, 11])]
-    inputs, targets = training_windows(seqs, _settings(objective="last", max_len=5), cloze=False)
+    inputs, targets = NEXT_ITEM.windows(seqs, _settings(objective="last", max_len=5))
     assert inputs.tolist() == [[1, 2, 3, 0, 0], [7, 8, 0, 0, 0]]
     assert targets.tolist() == [[0, 0, 4, 0, 0], [0, 9, 0, 0, 0]]
     assert ((targets > 0).sum(axis=1) == 1).all()
@@ -74,9 +69,9 @@ def test_objective_last_gives_one_target_per_user():
 
 def test_users_too_short_for_a_pair_are_dropped():
     seqs = [np.array([1, 2, 3]), np.array([4, 5, 6, 7])]
-    inputs, targets = training_windows(seqs, _settings(objective="last"), cloze=False)
+    inputs, targets = NEXT_ITEM.windows(seqs, _settings(objective="last"))
     assert len(inputs) == 1 and targets[0, 0] == 5
-    windows, _ = training_windows(seqs, _settings(), cloze=True)
+    windows, _ = CLOZE.windows(seqs, _settings())
     assert windows[:, :2].tolist() == [[1, 0], [4, 5]]
 
 

@@ -8,8 +8,9 @@ import torch
 from test_settings import demo
 
 from recg.models import build_model
-from recg.settings import VARIANTS, flat_settings, job_settings
-from recg.train import TrainSettings, architecture, train
+from recg.settings import VARIANTS, TrainSettings, flat_settings, job_settings
+from recg.train import train
+from recg.trainer import architecture
 from recg.whitening import center, transform_table, whiten
 
 

@@ -1,7 +1,8 @@
 """Train one (source, model, variant, seed) on the source domain."""
 
 from recg.runner import run_rule
-from recg.train import TrainSettings, train_to_files
+from recg.settings import TrainSettings
+from recg.train import train_to_files
 
 
 def main(sm, log):

@@ -13,14 +13,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from recg.objectives import OBJECTIVES
 from recg.whitening import transform_table
 
 
 class SequenceBackbone(nn.Module):
     """Interface of a sequence encoder; subclasses register themselves in `recg.models`."""
 
-    #: True for cloze models: the user state is read at an appended mask token.
-    cloze: ClassVar[bool] = False
+    #: what the backbone is trained to predict: a key of `recg.objectives.OBJECTIVES`
+    objective: ClassVar[str] = "next_item"
 
     def __init__(self, hidden: int, max_len: int, dropout: float, **params) -> None:
         super().__init__()
@@ -155,7 +156,10 @@ class Recommender(nn.Module):
         self.items = ItemEncoder(
             llm_dim, hidden, dropout, align, table_transform, whiten_eps, merge_candidates
         )
-        self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02) if backbone.cloze else None
+        self.objective = OBJECTIVES[backbone.objective]
+        self.mask_token = (
+            nn.Parameter(torch.randn(hidden) * 0.02) if self.objective.mask_token else None
+        )
         self.patterns = PatternFusion(hidden, clusters) if clusters else None
         self.use_patterns = False
 
@@ -166,7 +170,7 @@ class Recommender(nn.Module):
     @property
     def max_items(self) -> int:
         """Most history items a user state can see (cloze backbones keep one slot for the mask)."""
-        return self.backbone.max_len - int(self.backbone.cloze)
+        return self.backbone.max_len - self.objective.reserved_slots
 
     def states(self, seqs: Tensor, masked: Tensor | None = None) -> Tensor:
         """Per-position states of right-padded item ids; `masked` positions get the mask token."""
@@ -178,16 +182,7 @@ class Recommender(nn.Module):
 
     def user_vectors(self, seqs: Tensor) -> Tensor:
         """One state per user from its (right-padded) history; the next item is scored against it."""
-        lengths = (seqs > 0).sum(dim=1)
-        rows = torch.arange(seqs.shape[0], device=seqs.device)
-        if self.backbone.cloze:
-            seqs = torch.cat([seqs, torch.zeros_like(seqs[:, :1])], dim=1)
-            x = self.items.inputs(seqs)
-            x[rows, lengths] = self.mask_token
-            states = self.backbone(x, lengths + 1)
-            users = states[rows, lengths]
-        else:
-            users = self.backbone(self.items.inputs(seqs), lengths)[rows, lengths - 1]
+        users = self.objective.read_out(self, seqs)
         if self.use_patterns and self.patterns is not None:
             users = self.patterns(users)
         return users

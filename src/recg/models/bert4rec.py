@@ -7,7 +7,7 @@ from recg.models.sasrec import SASRec
 
 class BERT4Rec(SASRec):
     causal = False
-    cloze = True
+    objective = "cloze"
 
     def __init__(self, hidden: int, max_len: int, dropout: float, **params) -> None:
         params = {"ff_mult": 4, "activation": "gelu", **params}
