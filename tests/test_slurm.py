@@ -37,7 +37,7 @@ from slurm_helpers import (
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
 REMOTE_RULES = {"preprocess", "embed", "negatives", "train", "evaluate"}
-LOCAL_RULES = {"demo_domain", "evaluate_popularity", "aggregate"}
+LOCAL_RULES = {"demo_domain", "evaluate_popularity", "aggregate", "job_costs"}
 METRICS = Path("results/tables/metrics.csv")
 
 

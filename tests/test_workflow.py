@@ -403,7 +403,14 @@ def test_editing_evaluation_code_reruns_only_evaluation(sweep_run, tmp_path):
     repo, _ = sweep_run
     with edited(repo / "src/recg/evaluate.py"):
         jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001]), tmp_path)
-    assert set(jobs) <= {"evaluate", "evaluate_popularity", "aggregate", "sensitivity", "all"}
+    assert set(jobs) <= {
+        "evaluate",
+        "evaluate_popularity",
+        "aggregate",
+        "job_costs",
+        "sensitivity",
+        "all",
+    }
     assert jobs["evaluate"] == 6
 
 
@@ -438,3 +445,14 @@ def test_planning_imports_no_heavy_module(tmp_path):
     added = {name.split(".")[0] for name in seen.read_text().split()}
     assert "recg" in added
     assert not {"torch", "pandas", "sklearn", "matplotlib", "scipy"} & added
+
+
+def test_demo_records_what_each_heavy_job_cost(demo_run, tmp_path):
+    workdir, config = demo_run
+    costs = pd.read_csv(workdir / "results/tables/job_costs.csv").set_index("rule")
+    planned = jobs_planned(tmp_path, config)
+    for rule in ("embed", "train", "evaluate"):
+        assert costs.loc[rule, "jobs"] == costs.loc[rule, "recorded"] == planned[rule]
+        assert 0 < costs.loc[rule, "median_s"] <= costs.loc[rule, "max_s"]
+    assert costs.loc["train", "max_rss_mib"] > 0
+    assert (workdir / "results/benchmarks/train").is_dir()

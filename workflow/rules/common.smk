@@ -264,6 +264,27 @@ def map_models(wildcards):
     }
 
 
+def job_benchmarks():
+    """Rule -> the benchmark file of each of its jobs in this configuration (embed, train, evaluate)."""
+    embedded = set(ALL_SOURCES) | set(ALL_TARGETS)
+    if any(recg_settings.VARIANTS[v].generalisation for v in VARIANTS):
+        embedded |= set(DOMAINS)
+    run = "{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}.tsv"
+    return {
+        "embed": [
+            f"results/benchmarks/embed/{ENCODER}/{d}.tsv" for d in sorted(embedded)
+        ],
+        "train": [
+            f"results/benchmarks/train/{r.source}/" + run.format(r=r) for r in RUNS
+        ],
+        "evaluate": [
+            f"results/benchmarks/evaluate/{r.source}/{t}/" + run.format(r=r)
+            for r in RUNS
+            for t in r.targets
+        ],
+    }
+
+
 def stats_files():
     used = sorted(set(ALL_SOURCES) | set(ALL_TARGETS))
     return {d: f"results/data/{d}/stats.json" for d in used}
@@ -273,6 +294,7 @@ def final_outputs():
     curves = sorted({(r.source, r.model) for r in RUNS})
     return [
         "results/tables/metrics.csv",
+        "results/tables/job_costs.md",
         *[f"results/plots/training/{s}/{m}.png" for s, m in curves],
         *[f"results/plots/embedding_map/{s}/{m}.png" for s, m in sorted(MAP_RUNS)],
         *[f"results/plots/sensitivity/{key}.png" for key in NUMERIC_SWEPT],

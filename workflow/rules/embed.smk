@@ -7,6 +7,8 @@ rule embed:
         "results/embeddings/{encoder}/{domain}.parquet",
     log:
         "logs/embed/{encoder}/{domain}.log",
+    benchmark:
+        "results/benchmarks/embed/{encoder}/{domain}.tsv"
     conda:
         CONDA_ENV
     threads: 2
