@@ -127,7 +127,7 @@ def test_html_report(demo_run):
     run_snakemake(workdir, "--configfile", str(config), "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "zero_shot" in html and len(html) > 10_000
-    for name in ("in_domain.png", "data_stats.md", "gains.md", "gru4rec.png"):
+    for name in ("in_domain.png", "data_stats.md", "gains.md", "gru4rec.png", "job_costs.md"):
         assert name in html, name
 
 
