@@ -227,9 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--batches", type=int, default=40 if FULL else 20)
-    parser.add_argument("--warmup", type=int, default=5 if FULL else 3)
-    parser.add_argument("--profile-batches", type=int, default=5 if FULL else 3)
+    parser.add_argument("--batches", type=int, default=40 if FULL else 10)
+    parser.add_argument("--warmup", type=int, default=5 if FULL else 2)
+    parser.add_argument("--profile-batches", type=int, default=5 if FULL else 2)
     parser.add_argument(
         "--validate", type=int, default=int(FULL), help="1: also time one validation pass"
     )
