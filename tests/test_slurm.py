@@ -46,7 +46,14 @@ REMOTE_RULES = {
     "diagnostics_encoder",
     "diagnostics_model",
 }
-LOCAL_RULES = {"demo_domain", "evaluate_popularity", "aggregate", "diagnostics_table"}
+LOCAL_RULES = {
+    "demo_domain",
+    "evaluate_popularity",
+    "aggregate",
+    "diagnostics_table",
+    "configuration",
+    "job_costs",
+}
 DONE_ONCE = Counter(
     preprocess=2,
     embed=2,

@@ -140,6 +140,7 @@ def test_html_report(demo_run):
         "gru4rec.png",
         "diagnostics.md",
         "configuration.md",
+        "job_costs.md",
     ):
         assert name in html, name
 
@@ -589,7 +590,14 @@ def test_editing_evaluation_code_reruns_only_evaluation(sweep_run, tmp_path):
     repo, _ = sweep_run
     with edited(repo / "src/recg/evaluate.py"):
         jobs = planned(sweep_run, tiny_sweep_config([0.01, 0.001]), tmp_path)
-    assert set(jobs) <= {"evaluate", "evaluate_popularity", "aggregate", "sensitivity", "all"}
+    assert set(jobs) <= {
+        "evaluate",
+        "evaluate_popularity",
+        "aggregate",
+        "job_costs",
+        "sensitivity",
+        "all",
+    }
     assert jobs["evaluate"] == 8
 
 
@@ -759,3 +767,14 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     assert set(results["target"]) == {"Books", "Courses"} and (results["seeds"] == 1).all()
     table = (workdir / "results/tables/selected.md").read_text()
     assert "GRU4Rec-RecG" in table and "Validated on" in table
+
+
+def test_demo_records_what_each_heavy_job_cost(demo_run, tmp_path):
+    workdir, config = demo_run
+    costs = pd.read_csv(workdir / "results/tables/job_costs.csv").set_index("rule")
+    planned = jobs_planned(tmp_path, config)
+    for rule in ("embed", "train", "evaluate"):
+        assert costs.loc[rule, "jobs"] == costs.loc[rule, "recorded"] == planned[rule]
+        assert 0 < costs.loc[rule, "median_s"] <= costs.loc[rule, "max_s"]
+    assert costs.loc["train", "max_rss_mib"] > 0
+    assert (workdir / "results/benchmarks/train").is_dir()

@@ -1,3 +1,4 @@
+import functools
 import os
 from pathlib import Path
 
@@ -61,19 +62,23 @@ BACKBONE_FILES = {
 }
 
 
+@functools.cache
+def _model_files(script, model):
+    own = PACKAGE / "models" / f"{model}.py"
+    deps = backbone_deps(own)
+    used = {str(own), *(f for f in package_files(own, PACKAGE) if f in deps)}
+    kept = [f for f in code(script) if f not in BACKBONE_FILES]
+    return tuple(sorted({*kept, *used}))
+
+
 def model_code(script):
     """As `code`, with only the job's own backbone module among the backbones: the registry
     imports every backbone, but a job runs one, so editing SASRec leaves GRU4Rec's jobs alone.
+    Computed once per (script, backbone): planning asks for it once per job.
     """
 
     def files(wildcards):
-        own = PACKAGE / "models" / f"{wildcards.model}.py"
-        used = {
-            str(own),
-            *(f for f in package_files(own, PACKAGE) if f in backbone_deps(own)),
-        }
-        kept = [f for f in code(script) if f not in BACKBONE_FILES]
-        return sorted({*kept, *used})
+        return list(_model_files(script, wildcards.model))
 
     return files
 
@@ -338,6 +343,26 @@ def map_models(wildcards):
     }
 
 
+def job_benchmarks():
+    """Rule -> the benchmark file of each of its jobs in this configuration (embed, train, evaluate)."""
+    embedded = set(ALL_SOURCES) | set(ALL_TARGETS)
+    if any(recg_settings.VARIANTS[v].generalisation for v in VARIANTS):
+        embedded |= set(DOMAINS)
+    runs = [(r, f"{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}") for r in RUNS]
+    return {
+        "embed": [
+            f"results/benchmarks/embed/{ENCODER}/{d}/{ENCODING_ID[d]}.tsv"
+            for d in sorted(embedded)
+        ],
+        "train": [f"results/benchmarks/train/{r.source}/{run}.tsv" for r, run in runs],
+        "evaluate": [
+            f"results/benchmarks/evaluate/{r.source}/{t}/{SCORING_ID[t]}/{run}.tsv"
+            for r, run in runs
+            for t in r.targets
+        ],
+    }
+
+
 def stats_files():
     used = sorted(set(ALL_SOURCES) | set(ALL_TARGETS))
     return {d: stats_of(d) for d in used}
@@ -372,6 +397,7 @@ def final_outputs():
         "results/tables/metrics.csv",
         "results/tables/configuration.md",
         *bias,
+        "results/tables/job_costs.md",
         *[f"results/plots/training/{s}/{m}.png" for s, m in curves],
         *[f"results/plots/embedding_map/{s}/{m}.png" for s, m in sorted(MAP_RUNS)],
         *[f"results/plots/sensitivity/{key}.png" for key in NUMERIC_SWEPT],

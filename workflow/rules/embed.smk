@@ -7,6 +7,8 @@ rule embed:
         "results/embeddings/{encoder}/{domain}/{encoding}.parquet",
     log:
         "logs/embed/{encoder}/{domain}/{encoding}.log",
+    benchmark:
+        "results/benchmarks/embed/{encoder}/{domain}/{encoding}.tsv"
     conda:
         CONDA_ENV
     threads: 2

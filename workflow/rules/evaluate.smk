@@ -11,6 +11,8 @@ rule evaluate:
         "results/metrics/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.json",
     log:
         "logs/evaluate/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     threads: 1

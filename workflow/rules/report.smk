@@ -153,3 +153,26 @@ rule configuration:
         config=config,
     script:
         "../scripts/configuration.py"
+
+
+rule job_costs:
+    input:
+        metrics=metric_files(),
+        code=code("job_costs"),
+    output:
+        csv="results/tables/job_costs.csv",
+        md=report(
+            "results/tables/job_costs.md",
+            caption="../report/job_costs.rst",
+            category="Tables",
+            labels={"table": "job_costs.md"},
+        ),
+    log:
+        "logs/job_costs.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        benchmarks=lambda wildcards: job_benchmarks(),
+    script:
+        "../scripts/job_costs.py"

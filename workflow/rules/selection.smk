@@ -6,6 +6,8 @@ use rule evaluate as validate with:
         "results/validation/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.json",
     log:
         "logs/validate/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/validate/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.tsv"
     params:
         split="valid",
 

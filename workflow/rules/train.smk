@@ -11,6 +11,8 @@ rule train:
         history="results/models/{source}/{model}-{variant}/{settings}/seed{seed}/train_log.csv",
     log:
         "logs/train/{source}/{model}-{variant}/{settings}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{source}/{model}-{variant}/{settings}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     # One thread keeps training bitwise reproducible; more (--set-threads train=N) changes
