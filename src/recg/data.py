@@ -34,6 +34,7 @@ MIN_SEQUENCE_LENGTH = 3  # one training item, one validation item, one test item
 REPORTED_LINES = 10  # line numbers of skipped or odd lines kept in stats.json
 BLOCK_BYTES = 1 << 18  # JSON per block: room for any review line; the reader holds ~40 blocks
 CODEBOOK_MERGE_BYTES = 1 << 20  # batch dictionaries held before they are coded together
+COLUMN_BLOCK_ROWS = 1 << 20  # rows per block of a column that grows while a file is read
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,38 @@ class _Codebook:
         return code
 
 
+class _Column:
+    """A growing integer column kept in fixed blocks and joined once, releasing each block as it
+    is copied: no reallocation copies or heap holes, and a peak of the column plus one block."""
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = np.dtype(dtype)
+        self.blocks: list[np.ndarray] = []
+        self.fill = COLUMN_BLOCK_ROWS
+
+    def extend(self, values: np.ndarray) -> None:
+        start = 0
+        while start < len(values):
+            if self.fill == COLUMN_BLOCK_ROWS:
+                self.blocks.append(np.empty(COLUMN_BLOCK_ROWS, self.dtype))
+                self.fill = 0
+            n = min(len(values) - start, COLUMN_BLOCK_ROWS - self.fill)
+            self.blocks[-1][self.fill : self.fill + n] = values[start : start + n]
+            self.fill += n
+            start += n
+
+    def join(self) -> np.ndarray:
+        total = COLUMN_BLOCK_ROWS * (len(self.blocks) - 1) + self.fill if self.blocks else 0
+        out = np.empty(total, self.dtype)
+        self.blocks.reverse()
+        for start in range(0, total, COLUMN_BLOCK_ROWS):
+            block = self.blocks.pop()
+            out[start : start + COLUMN_BLOCK_ROWS] = block[: total - start]
+            del block
+        self.fill = COLUMN_BLOCK_ROWS
+        return out
+
+
 class _ArrowCodebook:
     """Like _Codebook, for a stream of Arrow string batches, holding the distinct values as one
     Arrow array (their bytes and an offset each) instead of a Python string and dict entry each.
@@ -332,7 +365,7 @@ class _ArrowCodebook:
 
     def __init__(self) -> None:
         self.values = pa.array([], pa.string())
-        self.codes = array("i")
+        self.codes = _Column(np.int32)
         self._waiting: list[tuple[pa.Array, np.ndarray]] = []
         self._waiting_bytes = 0
 
@@ -356,13 +389,13 @@ class _ArrowCodebook:
         for dictionary, indices in self._waiting:
             lookup = codes[start : start + len(dictionary)]
             start += len(dictionary)
-            self.codes.frombytes(lookup[indices].astype(np.int32, copy=False).tobytes())
+            self.codes.extend(lookup[indices])
         self.values = merged.dictionary
         self._waiting, self._waiting_bytes = [], 0
 
     def result(self) -> np.ndarray:
         self.flush()
-        return np.frombuffer(self.codes, np.int32)
+        return self.codes.join()
 
 
 class _SchemaProblem(Exception):
@@ -377,7 +410,7 @@ def _read_fast(path: Path, fmt: RawFormat, min_time_ms: int | None) -> tuple[Int
     """
     schema = pa.schema([(fmt.user, pa.string()), (fmt.item, pa.string()), (fmt.time, pa.int64())])
     users, items = _ArrowCodebook(), _ArrowCodebook()
-    times = array("q")
+    times = _Column(np.int64)
     total = 0
     stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
     reader = pj.open_json(
@@ -397,9 +430,9 @@ def _read_fast(path: Path, fmt: RawFormat, min_time_ms: int | None) -> tuple[Int
             time = time[keep]
         users.add(columns[0])
         items.add(columns[1])
-        times.frombytes(time.astype(np.int64, copy=False).tobytes())
+        times.extend(time)
     user, item = users.result(), items.result()
-    inter = Interactions(users.values, items.values, user, item, np.frombuffer(times, np.int64))
+    inter = Interactions(users.values, items.values, user, item, times.join())
     return inter, total
 
 
@@ -605,11 +638,16 @@ def kcore(inter: Interactions, k: int, iterative: bool = True) -> tuple[Interact
     return inter.take(keep), rounds
 
 
+def _present(codes: np.ndarray, values: Sequence[str] | pa.Array) -> np.ndarray:
+    """The codes that occur, ascending: one count per code, no sort of the rows."""
+    return np.flatnonzero(np.bincount(codes, minlength=len(values)))
+
+
 def _counts(inter: Interactions) -> dict[str, int]:
     return {
         "interactions": len(inter),
-        "users": len(np.unique(inter.user)),
-        "items": len(np.unique(inter.item)),
+        "users": len(_present(inter.user, inter.users)),
+        "items": len(_present(inter.item, inter.items)),
     }
 
 
@@ -746,7 +784,7 @@ def _build_tables(
     inter: Interactions, fields: dict[int, ItemFields], template: str
 ) -> tuple[pa.Table, pa.Table]:
     """Number items 1..N by ASIN (0 is padding) and users by id; order each sequence by time."""
-    asins, ordered_codes = _sorted_names(inter.items, np.unique(inter.item))
+    asins, ordered_codes = _sorted_names(inter.items, _present(inter.item, inter.items))
     n_items = len(ordered_codes)
     item_idx = np.zeros(len(inter.items), dtype=np.int32)
     item_idx[ordered_codes] = np.arange(1, n_items + 1, dtype=np.int32)
@@ -760,7 +798,7 @@ def _build_tables(
         }
     )
 
-    user_names, user_codes = _sorted_names(inter.users, np.unique(inter.user))
+    user_names, user_codes = _sorted_names(inter.users, _present(inter.user, inter.users))
     user_rank = np.zeros(len(inter.users), dtype=np.int32)
     user_rank[user_codes] = np.arange(len(user_codes), dtype=np.int32)
     rank = user_rank[inter.user]
