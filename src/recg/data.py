@@ -433,6 +433,7 @@ def _read_fast(path: Path, fmt: RawFormat, min_time_ms: int | None) -> tuple[Int
         times.extend(time)
     user, item = users.result(), items.result()
     inter = Interactions(users.values, items.values, user, item, times.join())
+    pa.default_memory_pool().release_unused()  # the merges' hash tables, for the sorts to come
     return inter, total
 
 
