@@ -87,14 +87,16 @@ def _reference(reviews, meta, k: int, min_year: int | None):
     return items, sequences
 
 
+# Small sizes make many batches, merge the codebooks after each one and split each read column
+# into many blocks; the defaults read this file as one batch.
+SMALL = {"BLOCK_BYTES": 512, "CODEBOOK_MERGE_BYTES": 0, "COLUMN_BLOCK_ROWS": 7}
+
+
 @pytest.mark.parametrize("min_year", [None, 2020])
-@pytest.mark.parametrize("block_bytes", [data.BLOCK_BYTES, 512])
-def test_streaming_preprocess_matches_a_plain_reading(
-    domain_files, monkeypatch, block_bytes, min_year
-):
-    # small blocks make many batches, and a zero threshold merges the codebooks after each one
-    monkeypatch.setattr(data, "BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(data, "CODEBOOK_MERGE_BYTES", 0 if block_bytes == 512 else 1 << 20)
+@pytest.mark.parametrize("sizes", [{}, SMALL], ids=["default", "small"])
+def test_streaming_preprocess_matches_a_plain_reading(domain_files, monkeypatch, sizes, min_year):
+    for name, value in sizes.items():
+        monkeypatch.setattr(data, name, value)
     reviews, meta = domain_files
     spec = DomainSpec("R", str(reviews), str(meta), kcore=2, min_year=min_year)
     domain = preprocess(spec, log=lambda m: None)
