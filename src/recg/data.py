@@ -1,6 +1,7 @@
 """Raw reviews -> chronological item sequences, in memory bounded by the interaction arrays.
 
-JSON reviews are streamed through pyarrow's JSON reader (no Python object per line); Python-literal
+JSON reviews are streamed through pyarrow's JSON reader in small blocks (no Python object per
+line, nor per distinct user: ids become int32 codes into one Arrow array of names); Python-literal
 reviews (Steam), and any JSON file that the fast reader rejects, are read line by line so that an
 error names its line. Metadata is read line by line but only the text of reviewed items is kept.
 """
@@ -12,7 +13,7 @@ import gzip
 import json
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -31,6 +32,9 @@ from recg.text import DEFAULT_TEMPLATE, ItemFields, clean, render
 
 MIN_SEQUENCE_LENGTH = 3  # one training item, one validation item, one test item
 REPORTED_LINES = 10  # line numbers of skipped or odd lines kept in stats.json
+BLOCK_BYTES = 1 << 18  # JSON per block: room for any review line; the reader holds ~40 blocks
+CODEBOOK_MERGE_BYTES = 1 << 20  # batch dictionaries held before they are coded together
+COLUMN_BLOCK_ROWS = 1 << 20  # rows per block of a column that grows while a file is read
 
 
 @dataclass(frozen=True)
@@ -123,24 +127,36 @@ class DomainSpec:
 
 @dataclass
 class Interactions:
-    """Columnar interactions in file order; ids index into `users` / `items`."""
+    """Columnar interactions in file order; ids index into `users` / `items`.
 
-    users: list[str]
-    items: list[str]
+    `order` gives the file positions when the rows are not in file order; left empty, the row
+    order is the file order, which saves a column of the size of the time stamps.
+    """
+
+    users: Sequence[str] | pa.Array
+    items: Sequence[str] | pa.Array
     user: np.ndarray
     item: np.ndarray
     time: np.ndarray
     order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     def take(self, mask: np.ndarray) -> Interactions:
+        """The rows where `mask` is true; itself, not a copy, when that is all of them."""
+        if mask.all():
+            return self
         return Interactions(
             self.users,
             self.items,
             self.user[mask],
             self.item[mask],
             self.time[mask],
-            self.order[mask],
+            self.order[mask] if len(self.order) else self.order,
         )
+
+    def argsort(self, *keys: np.ndarray) -> np.ndarray:
+        """Row indices sorted by `keys`, the last one first, rows with equal keys in file order."""
+        # lexsort is stable: without `order`, equal keys stay in row order
+        return np.lexsort((self.order, *keys) if len(self.order) else keys)
 
     def __len__(self) -> int:
         return len(self.user)
@@ -306,33 +322,100 @@ class _Codebook:
         return code
 
 
+class _Column:
+    """A growing integer column kept in fixed blocks and joined once, releasing each block as it
+    is copied: no reallocation copies or heap holes, and a peak of the column plus one block."""
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = np.dtype(dtype)
+        self.blocks: list[np.ndarray] = []
+        self.fill = COLUMN_BLOCK_ROWS
+
+    def extend(self, values: np.ndarray) -> None:
+        start = 0
+        while start < len(values):
+            if self.fill == COLUMN_BLOCK_ROWS:
+                self.blocks.append(np.empty(COLUMN_BLOCK_ROWS, self.dtype))
+                self.fill = 0
+            n = min(len(values) - start, COLUMN_BLOCK_ROWS - self.fill)
+            self.blocks[-1][self.fill : self.fill + n] = values[start : start + n]
+            self.fill += n
+            start += n
+
+    def join(self) -> np.ndarray:
+        total = COLUMN_BLOCK_ROWS * (len(self.blocks) - 1) + self.fill if self.blocks else 0
+        out = np.empty(total, self.dtype)
+        self.blocks.reverse()
+        for start in range(0, total, COLUMN_BLOCK_ROWS):
+            block = self.blocks.pop()
+            out[start : start + COLUMN_BLOCK_ROWS] = block[: total - start]
+            del block
+        self.fill = COLUMN_BLOCK_ROWS
+        return out
+
+
+class _ArrowCodebook:
+    """Like _Codebook, for a stream of Arrow string batches, holding the distinct values as one
+    Arrow array (their bytes and an offset each) instead of a Python string and dict entry each.
+
+    A batch is dictionary-encoded on arrival; its small dictionary waits until the waiting ones
+    outweigh the values already coded, then all are coded in one pass, so each value is hashed
+    a bounded number of times. Codes, in file order, accumulate in `codes`.
+    """
+
+    def __init__(self) -> None:
+        self.values = pa.array([], pa.string())
+        self.codes = _Column(np.int32)
+        self._waiting: list[tuple[pa.Array, np.ndarray]] = []
+        self._waiting_bytes = 0
+
+    def add(self, column: pa.Array) -> None:
+        encoded = pc.dictionary_encode(column)
+        dictionary = encoded.dictionary
+        dictionary.validate(full=True)  # the JSON reader lets bytes that are not UTF-8 through
+        self._waiting.append((dictionary, encoded.indices.to_numpy(zero_copy_only=False)))
+        self._waiting_bytes += dictionary.nbytes
+        if self._waiting_bytes > max(self.values.nbytes, CODEBOOK_MERGE_BYTES):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._waiting:
+            return
+        merged = pc.dictionary_encode(
+            pa.concat_arrays([self.values, *(d for d, _ in self._waiting)])
+        )
+        codes = merged.indices.to_numpy(zero_copy_only=False)
+        start = len(self.values)
+        for dictionary, indices in self._waiting:
+            lookup = codes[start : start + len(dictionary)]
+            start += len(dictionary)
+            self.codes.extend(lookup[indices])
+        self.values = merged.dictionary
+        self._waiting, self._waiting_bytes = [], 0
+
+    def result(self) -> np.ndarray:
+        self.flush()
+        return self.codes.join()
+
+
 class _SchemaProblem(Exception):
     pass
 
 
-def _interactions(
-    users: _Codebook, items: _Codebook, user: np.ndarray, item: np.ndarray, time: np.ndarray
-) -> Interactions:
-    return Interactions(
-        users=users.values,
-        items=items.values,
-        user=user,
-        item=item,
-        time=time,
-        order=np.arange(len(user), dtype=np.int64),
-    )
-
-
 def _read_fast(path: Path, fmt: RawFormat, min_time_ms: int | None) -> tuple[Interactions, int]:
-    """pyarrow's JSON reader; raises _SchemaProblem (or pyarrow's error) on any doubtful line."""
+    """pyarrow's JSON reader; raises _SchemaProblem (or pyarrow's error) on any doubtful line.
+
+    Small blocks without reader threads: the parsed blocks in flight, not the interactions,
+    would otherwise dominate the memory.
+    """
     schema = pa.schema([(fmt.user, pa.string()), (fmt.item, pa.string()), (fmt.time, pa.int64())])
-    users, items = _Codebook(), _Codebook()
-    user_parts, item_parts, time_parts = [], [], []
+    users, items = _ArrowCodebook(), _ArrowCodebook()
+    times = _Column(np.int64)
     total = 0
     stream = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
     reader = pj.open_json(
         stream,
-        read_options=pj.ReadOptions(block_size=1 << 24),
+        read_options=pj.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
     )
     for batch in reader:
@@ -340,25 +423,17 @@ def _read_fast(path: Path, fmt: RawFormat, min_time_ms: int | None) -> tuple[Int
         columns = [batch.column(name) for name in (fmt.user, fmt.item, fmt.time)]
         if any(col.null_count for col in columns):
             raise _SchemaProblem
-        times = columns[2].to_numpy() * fmt.time_scale
+        time = columns[2].to_numpy() * fmt.time_scale
         if min_time_ms is not None:
-            keep = times >= min_time_ms
+            keep = time >= min_time_ms
             columns = [col.filter(pa.array(keep)) for col in columns]
-            times = times[keep]
-        user_parts.append(users.encode(columns[0]))
-        item_parts.append(items.encode(columns[1]))
-        time_parts.append(times.astype(np.int64))
-
-    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.empty(0, dtype)
-
-    inter = _interactions(
-        users,
-        items,
-        joined(user_parts, np.int32),
-        joined(item_parts, np.int32),
-        joined(time_parts, np.int64),
-    )
+            time = time[keep]
+        users.add(columns[0])
+        items.add(columns[1])
+        times.extend(time)
+    user, item = users.result(), items.result()
+    inter = Interactions(users.values, items.values, user, item, times.join())
+    pa.default_memory_pool().release_unused()  # the merges' hash tables, for the sorts to come
     return inter, total
 
 
@@ -392,12 +467,12 @@ def _read_lines(
         user.append(users.code(u))
         item.append(items.code(i))
         time.append(t)
-    inter = _interactions(
-        users,
-        items,
-        np.frombuffer(user, np.int32).copy(),
-        np.frombuffer(item, np.int32).copy(),
-        np.frombuffer(time, np.int64).copy(),
+    inter = Interactions(
+        users=users.values,
+        items=items.values,
+        user=np.frombuffer(user, np.int32),
+        item=np.frombuffer(item, np.int32),
+        time=np.frombuffer(time, np.int64),
     )
     return inter, total
 
@@ -530,12 +605,16 @@ def read_item_fields(
 
 def dedupe_first(inter: Interactions) -> Interactions:
     """Keep each user's earliest interaction with an item (ties: first in the file)."""
-    order = np.lexsort((inter.order, inter.time, inter.item, inter.user))
-    u, i = inter.user[order], inter.item[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
-    keep = np.zeros(len(order), dtype=bool)
-    keep[order[first]] = True
+    order = inter.argsort(inter.time, inter.item, inter.user)
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = True
+    for column in (inter.user, inter.item):
+        in_order = column[order]
+        repeat[1:] &= in_order[1:] == in_order[:-1]
+        del in_order
+    keep = np.ones(len(order), dtype=bool)
+    keep[order[repeat]] = False
+    del order, repeat
     return inter.take(keep)
 
 
@@ -550,7 +629,7 @@ def kcore(inter: Interactions, k: int, iterative: bool = True) -> tuple[Interact
     while keep.any():
         user_count = np.bincount(inter.user[keep], minlength=n_users)
         item_count = np.bincount(inter.item[keep], minlength=n_items)
-        ok = keep & (user_count[inter.user] >= k) & (item_count[inter.item] >= k)
+        ok = keep & (user_count >= k)[inter.user] & (item_count >= k)[inter.item]
         if ok.sum() == keep.sum():
             break
         keep = ok
@@ -560,11 +639,16 @@ def kcore(inter: Interactions, k: int, iterative: bool = True) -> tuple[Interact
     return inter.take(keep), rounds
 
 
+def _present(codes: np.ndarray, values: Sequence[str] | pa.Array) -> np.ndarray:
+    """The codes that occur, ascending: one count per code, no sort of the rows."""
+    return np.flatnonzero(np.bincount(codes, minlength=len(values)))
+
+
 def _counts(inter: Interactions) -> dict[str, int]:
     return {
         "interactions": len(inter),
-        "users": len(np.unique(inter.user)),
-        "items": len(np.unique(inter.item)),
+        "users": len(_present(inter.user, inter.users)),
+        "items": len(_present(inter.item, inter.items)),
     }
 
 
@@ -626,7 +710,7 @@ def preprocess(spec: DomainSpec, log: Callable[[str], None] = print) -> Domain:
     inter = dedupe_first(inter)
     _record(steps, "dedupe", before, _counts(inter))
 
-    codes = {asin: code for code, asin in enumerate(inter.items)}
+    codes = {asin: code for code, asin in enumerate(_strings(inter.items).to_pylist())}
     fields, meta = read_item_fields(spec.meta, fmt, codes, spec.max_field_chars)
     _log_meta(spec, meta, log)
     has_text = np.zeros(len(inter.items), dtype=bool)
@@ -681,36 +765,51 @@ def _log_meta(spec: DomainSpec, meta: dict[str, Any], log: Callable[[str], None]
             log(f"{spec.name}: {spec.meta}: {note}: {meta[key]:,}")
 
 
+def _strings(values: Sequence[str] | pa.Array) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+
+
+def _sorted_names(
+    values: Sequence[str] | pa.Array, codes: np.ndarray
+) -> tuple[pa.Array, np.ndarray]:
+    """The names of `codes` in sorted order, and the codes in that order.
+
+    Arrow compares UTF-8 bytes, which orders strings as Python does (by code point).
+    """
+    names = _strings(values).take(pa.array(codes))
+    by_name = pc.sort_indices(names).to_numpy()
+    return names.take(pa.array(by_name)).cast(pa.string()), codes[by_name]
+
+
 def _build_tables(
     inter: Interactions, fields: dict[int, ItemFields], template: str
 ) -> tuple[pa.Table, pa.Table]:
     """Number items 1..N by ASIN (0 is padding) and users by id; order each sequence by time."""
-    item_codes = np.unique(inter.item)
-    asins = np.array([inter.items[c] for c in item_codes], dtype=object)
-    by_asin = np.argsort(asins, kind="stable")
+    asins, ordered_codes = _sorted_names(inter.items, _present(inter.item, inter.items))
+    n_items = len(ordered_codes)
     item_idx = np.zeros(len(inter.items), dtype=np.int32)
-    item_idx[item_codes[by_asin]] = np.arange(1, len(item_codes) + 1, dtype=np.int32)
-    ordered_codes = item_codes[by_asin]
+    item_idx[ordered_codes] = np.arange(1, n_items + 1, dtype=np.int32)
+    ordered_codes = ordered_codes.tolist()
     items = pa.table(
         {
-            "item_idx": pa.array(np.arange(1, len(item_codes) + 1, dtype=np.int32)),
-            "parent_asin": pa.array(asins[by_asin].tolist(), pa.string()),
+            "item_idx": pa.array(np.arange(1, n_items + 1, dtype=np.int32)),
+            "parent_asin": asins,
             "title": pa.array([fields[c].title for c in ordered_codes], pa.string()),
             "text": pa.array([render(fields[c], template) for c in ordered_codes], pa.string()),
         }
     )
 
-    user_codes = np.unique(inter.user)
-    user_names = np.array([inter.users[c] for c in user_codes], dtype=object)
-    user_rank = np.zeros(len(inter.users), dtype=np.int64)
-    user_rank[user_codes[np.argsort(user_names, kind="stable")]] = np.arange(len(user_codes))
+    user_names, user_codes = _sorted_names(inter.users, _present(inter.user, inter.users))
+    user_rank = np.zeros(len(inter.users), dtype=np.int32)
+    user_rank[user_codes] = np.arange(len(user_codes), dtype=np.int32)
     rank = user_rank[inter.user]
-    order = np.lexsort((inter.order, inter.time, rank))
     offsets = np.zeros(len(user_codes) + 1, dtype=np.int32)
     np.cumsum(np.bincount(rank, minlength=len(user_codes)), out=offsets[1:])
+    order = inter.argsort(inter.time, rank)
+    del rank
     sequences = pa.table(
         {
-            "user_id": pa.array(np.sort(user_names).tolist(), pa.string()),
+            "user_id": user_names,
             "item_seq": pa.ListArray.from_arrays(
                 pa.array(offsets), pa.array(item_idx[inter.item[order]])
             ),
