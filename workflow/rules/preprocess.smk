@@ -13,7 +13,7 @@ rule preprocess:
         CONDA_ENV
     resources:
         mem_mb=lambda wc, input, attempt: int(
-            min(max(2000, 30 * input.size_mb), 64000) * attempt
+            min(max(2000, 10 * input.size_mb), 64000) * attempt
         ),
         runtime=lambda wc, input, attempt: int(max(10, input.size_mb / 20) * attempt),
     params:
