@@ -274,11 +274,26 @@ def generalisation_domains(wildcards):
     return [embeddings(d) for d in run_of(wildcards).gen_domains]
 
 
+def run_wildcards(run):
+    return {
+        "source": run.source,
+        "model": run.model,
+        "variant": run.variant,
+        "settings": run.settings_id,
+        "seed": run.seed,
+    }
+
+
+def model_file(run, part):
+    """A trained model's file (`part`: model, config or history), from the train rule's output."""
+    return getattr(rules.train.output, part).format(**run_wildcards(run))
+
+
 def evaluation_file(kind, run, target):
-    """`kind` metrics (test) or validation: one model on one target."""
-    return (
-        f"results/{kind}/{run.source}/{target}/{SCORING_ID[target]}/{run.model}-{run.variant}/"
-        f"{run.settings_id}/seed{run.seed}.json"
+    """An evaluate (`kind` metrics) or validate job's output: one model on one target."""
+    producer = rules.evaluate if kind == "metrics" else rules.validate
+    return producer.output[0].format(
+        **run_wildcards(run), target=target, scoring=SCORING_ID[target]
     )
 
 
@@ -294,9 +309,7 @@ def metric_files():
 
 def training_logs(wildcards):
     return {
-        f"{r.variant}/{r.settings_id}/seed{r.seed}": (
-            f"results/models/{r.source}/{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}/train_log.csv"
-        )
+        f"{r.variant}/{r.settings_id}/seed{r.seed}": model_file(r, "history")
         for r in RUNS
         if r.source == wildcards.source and r.model == wildcards.model
     }
@@ -337,9 +350,9 @@ MAP_RUNS = map_runs()
 def map_models(wildcards):
     pair = MAP_RUNS[(wildcards.source, wildcards.model)]
     return {
-        f"{v}_{part}": f"results/models/{r.source}/{r.model}-{v}/{r.settings_id}/seed{r.seed}/{part}.{ext}"
+        f"{v}_{part}": model_file(r, part)
         for v, r in pair.items()
-        for part, ext in (("model", "pt"), ("config", "json"))
+        for part in ("model", "config")
     }
 
 
