@@ -102,7 +102,10 @@ def split_user_vectors(
     values, offsets = flatten(sequences)
     ends = offsets[1:] - CUT[split]
     starts = np.maximum(offsets[:-1], ends - model.max_items)
-    window = lambda rows: gather_windows(values, starts[rows], ends[rows])  # noqa: E731
+
+    def window(rows: np.ndarray) -> np.ndarray:
+        return gather_windows(values, starts[rows], ends[rows])
+
     return _encode(model, ends - starts, window, batch_size)
 
 
