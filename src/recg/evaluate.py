@@ -24,12 +24,12 @@ from recg.provenance import provenance
 from recg.ranking import (
     metric_rows,
     rank_against_all,
+    rank_candidates,
     rank_full,
     rank_sampled,
-    ranks_from_scores,
-    user_vectors,
+    split_targets,
+    split_user_vectors,
 )
-from recg.sequences import split_inputs
 
 
 def popularity_model_ranks(
@@ -41,10 +41,12 @@ def popularity_model_ranks(
     full = rank_against_all(
         lambda lo, hi: scores.expand(hi - lo, -1), sequences, "test", n_items, batch_size=4096
     )
-    _, targets = split_inputs(sequences, "test", 1)
-    candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
-    sampled_scores = scores[candidates]
-    sampled = ranks_from_scores(sampled_scores, sampled_scores[:, 0]).numpy()
+    sampled = rank_candidates(
+        lambda lo, hi, candidates: scores[candidates],
+        split_targets(sequences, "test"),
+        negatives,
+        batch_size=4096,
+    )
     return {"full": full, f"uni{negatives.shape[1]}": sampled}
 
 
@@ -88,8 +90,7 @@ def evaluate_to_file(
     model.use_patterns = zero_shot and model.patterns is not None
     sequences = load_sequences(sequences_path)
     negatives = load_negatives(negatives_path, sequences_path)
-    inputs, _ = split_inputs(sequences, split, model.max_items)
-    users = user_vectors(model, inputs, batch_size)
+    users = split_user_vectors(model, sequences, split, batch_size)
     ranks = {
         "full": rank_full(model, sequences, split, batch_size, users=users),
         f"uni{negatives.shape[1]}": rank_sampled(

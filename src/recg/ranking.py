@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from recg.progress import progress
-from recg.sequences import CUT, flatten, split_inputs
+from recg.sequences import CUT, flatten, gather_windows
 
 if TYPE_CHECKING:
     from recg.models import Recommender
@@ -90,16 +90,66 @@ def rank_against_all(
 @torch.inference_mode()
 def user_vectors(model: Recommender, inputs: np.ndarray, batch_size: int = 1024) -> Tensor:
     """User states of right-padded inputs, in batches of similar length to cut padding."""
+    return _encode(model, (inputs > 0).sum(axis=1), lambda rows: inputs[rows], batch_size)
+
+
+@torch.inference_mode()
+def split_user_vectors(
+    model: Recommender, sequences: Sequence[np.ndarray], split: str, batch_size: int = 1024
+) -> Tensor:
+    """`user_vectors` of a split's inputs, padded one batch at a time: the same batches and
+    states, without a (users x max_items) input matrix."""
+    values, offsets = flatten(sequences)
+    ends = offsets[1:] - CUT[split]
+    starts = np.maximum(offsets[:-1], ends - model.max_items)
+
+    def window(rows: np.ndarray) -> np.ndarray:
+        return gather_windows(values, starts[rows], ends[rows])
+
+    return _encode(model, ends - starts, window, batch_size)
+
+
+def _encode(
+    model: Recommender,
+    lengths: np.ndarray,
+    window: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+) -> Tensor:
     model.eval()
-    lengths = (inputs > 0).sum(axis=1)
     order = np.argsort(lengths, kind="stable")
-    out = torch.empty(len(inputs), model.backbone.hidden, device=model.device)
-    for lo in range(0, len(inputs), batch_size):
+    out = torch.empty(len(lengths), model.backbone.hidden, device=model.device)
+    for lo in range(0, len(lengths), batch_size):
         rows = order[lo : lo + batch_size]
         width = max(int(lengths[rows].max()), 1)
-        batch = torch.from_numpy(inputs[rows, :width]).to(model.device)
+        batch = torch.from_numpy(window(rows)[:, :width]).to(model.device)
         out[torch.from_numpy(rows).to(model.device)] = model.user_vectors(batch)
     return out
+
+
+def split_targets(sequences: Sequence[np.ndarray], split: str) -> np.ndarray:
+    """Each user's target item under a split."""
+    values, offsets = flatten(sequences)
+    return values[offsets[1:] - CUT[split]]
+
+
+def rank_candidates(
+    score_rows: Callable[[int, int, Tensor], Tensor],
+    targets: np.ndarray,
+    negatives: np.ndarray,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Ranks of each target among its own negatives, one batch of users at a time.
+
+    `score_rows(lo, hi, candidates)` scores users lo..hi's (hi - lo, 1 + n) candidate items.
+    """
+    ranks = []
+    for lo in range(0, len(targets), batch_size):
+        hi = min(lo + batch_size, len(targets))
+        candidates = np.concatenate([targets[lo:hi, None], negatives[lo:hi]], axis=1)
+        scores = score_rows(lo, hi, torch.from_numpy(candidates.astype(np.int64)).to(device))
+        ranks.append(ranks_from_scores(scores, scores[:, 0]).cpu())
+    return torch.cat(ranks).numpy() if ranks else np.empty(0, np.int64)
 
 
 @torch.inference_mode()
@@ -112,7 +162,7 @@ def rank_full(
 ) -> np.ndarray:
     """Ranks of the split's targets among all items not in the user's input history."""
     if users is None:
-        users = user_vectors(model, split_inputs(sequences, split, model.max_items)[0], batch_size)
+        users = split_user_vectors(model, sequences, split, batch_size)
     items = model.items.outputs()
     return rank_against_all(
         lambda lo, hi: users[lo:hi] @ items.T, sequences, split, model.items.n_items, batch_size
@@ -130,17 +180,15 @@ def rank_sampled(
 ) -> np.ndarray:
     """Ranks of the split's targets among their pre-drawn negatives (drawn outside the whole
     sequence, so they serve the validation split too)."""
-    inputs, targets = split_inputs(sequences, split, model.max_items)
-    users = user_vectors(model, inputs, batch_size) if users is None else users
-    candidates = torch.from_numpy(np.concatenate([targets[:, None], negatives], axis=1))
-    candidates = candidates.to(model.device)
+    users = split_user_vectors(model, sequences, split, batch_size) if users is None else users
     items = model.items.outputs()
-    ranks = []
-    for lo in range(0, len(inputs), batch_size):
-        vectors = items[candidates[lo : lo + batch_size]]
-        scores = torch.einsum("bh,bch->bc", users[lo : lo + batch_size], vectors)
-        ranks.append(ranks_from_scores(scores, scores[:, 0]).cpu())
-    return torch.cat(ranks).numpy()
+    return rank_candidates(
+        lambda lo, hi, candidates: torch.einsum("bh,bch->bc", users[lo:hi], items[candidates]),
+        split_targets(sequences, split),
+        negatives,
+        batch_size,
+        model.device,
+    )
 
 
 def validation_ndcg(
