@@ -135,12 +135,12 @@ def test_html_report(demo_run):
     assert "zero_shot" in html and len(html) > 10_000
     for name in (
         "in_domain.png",
-        "data_stats.md",
-        "gains.md",
+        "data_stats.html",
+        "gains.html",
         "gru4rec.png",
-        "diagnostics.md",
-        "configuration.md",
-        "job_costs.md",
+        "diagnostics.html",
+        "configuration.html",
+        "job_costs.html",
     ):
         assert name in html, name
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from recg.diagnostics import BASELINES, METRICS
-from recg.io import write_csv, write_text
+from recg.io import write_csv
+from recg.pages import write_markdown
 from recg.report import display_name
 
 SPACE_ORDER = ["llm", "llm-centred", "llm-whitened", "W_p", "W_a", "merged"]
@@ -101,5 +102,5 @@ def bias_table(
     """Write results/tables/diagnostics.{md,csv}."""
     table = summarise(encoder_files, model_files)
     write_csv(table, out_csv)
-    write_text(markdown(table), out_md)
+    write_markdown(markdown(table), out_md)
     return table

@@ -13,7 +13,7 @@ from scipy import stats
 
 from recg.io import read_json
 from recg.io import write_csv as _write_csv
-from recg.io import write_text as _write_text
+from recg.pages import write_markdown
 
 IDENTITY = ["source", "target", "model", "variant", "settings", "seed"]
 MEASURE = ["protocol", "metric", "k", "value"]
@@ -494,7 +494,7 @@ def aggregate(
             parts.append(
                 f"\n### Protocol `{proto}`\n\n" + markdown_table(grid, proto, k, in_domain)
             )
-        _write_text("".join(parts), outputs[f"{name}_md"])
+        write_markdown("".join(parts), outputs[f"{name}_md"])
         tables = [
             summarise(grid, proto, k, in_domain).assign(protocol=proto)
             for proto in grid["protocol"].unique()
@@ -505,16 +505,16 @@ def aggregate(
     _write_csv(tests, outputs["tests"])
     gain_table = gains(tests, k)
     _write_csv(gain_table, outputs["gains_csv"])
-    _write_text(gains_markdown(gain_table), outputs["gains_md"])
+    write_markdown(gains_markdown(gain_table), outputs["gains_md"])
     stats_table = data_stats({d: read_json(p) for d, p in (stats_files or {}).items()})
     _write_csv(stats_table, outputs["data_stats_csv"])
-    _write_text(data_stats_markdown(stats_table), outputs["data_stats_md"])
+    write_markdown(data_stats_markdown(stats_table), outputs["data_stats_md"])
     ablation_table = ablation(grid, protocol, k)
     _write_csv(ablation_table, outputs["ablation_csv"])
-    _write_text(ablation_markdown(ablation_table, k), outputs["ablation_md"])
+    write_markdown(ablation_markdown(ablation_table, k), outputs["ablation_md"])
     sweep_table = sweep(frame, protocol, k, base_settings)
     _write_csv(sweep_table, outputs["sweep_csv"])
-    _write_text(sweep_markdown(sweep_table, k), outputs["sweep_md"])
+    write_markdown(sweep_markdown(sweep_table, k), outputs["sweep_md"])
     return frame
 
 
@@ -629,7 +629,7 @@ def write_selected(
     )
     _write_csv(table, outputs["choices_csv"])
     _write_csv(tests, outputs["tests"])
-    _write_text(selected_markdown(results, table, tests, protocol, k), outputs["table"])
+    write_markdown(selected_markdown(results, table, tests, protocol, k), outputs["table"])
     return table
 
 

@@ -48,11 +48,12 @@ rule diagnostics_table:
         unpack(diagnostics_files),
         code=code("diagnostics_table"),
     output:
-        md=report(
-            "results/tables/diagnostics.md",
+        md="results/tables/diagnostics.md",
+        html=report(
+            "results/tables/diagnostics.html",
             caption="../report/diagnostics.rst",
             category="Semantic bias",
-            labels={"table": "diagnostics.md"},
+            labels={"table": "diagnostics"},
         ),
         csv="results/tables/diagnostics.csv",
     log:

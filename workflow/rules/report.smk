@@ -1,13 +1,9 @@
-TABLES = {
+CSV_TABLES = {
     "metrics": ("metrics.csv", "metrics.rst"),
-    "zero_shot_md": ("zero_shot.md", "zero_shot.rst"),
-    "in_domain_md": ("in_domain.md", "in_domain.rst"),
     "tests": ("significance.csv", "significance.rst"),
-    "data_stats_md": ("data_stats.md", "data_stats.rst"),
-    "ablation_md": ("ablation.md", "ablation.rst"),
-    "gains_md": ("gains.md", "gains.rst"),
-    "sweep_md": ("sweep.md", "sweep.rst"),
 }
+# each written as Markdown and as an HTML page, the page shown in the report
+PAGES = ["zero_shot", "in_domain", "data_stats", "ablation", "gains", "sweep"]
 
 
 rule aggregate:
@@ -22,7 +18,17 @@ rule aggregate:
                 category="Tables",
                 labels={"table": name},
             )
-            for key, (name, caption) in TABLES.items()
+            for key, (name, caption) in CSV_TABLES.items()
+        },
+        **{f"{page}_md": f"results/tables/{page}.md" for page in PAGES},
+        **{
+            f"{page}_html": report(
+                f"results/tables/{page}.html",
+                caption=f"../report/{page}.rst",
+                category="Tables",
+                labels={"table": page},
+            )
+            for page in PAGES
         },
         zero_shot_csv="results/tables/zero_shot.csv",
         in_domain_csv="results/tables/in_domain.csv",
@@ -138,8 +144,9 @@ rule configuration:
     input:
         code=code("configuration"),
     output:
-        report(
-            "results/tables/configuration.md",
+        md="results/tables/configuration.md",
+        html=report(
+            "results/tables/configuration.html",
             caption="../report/configuration.rst",
             category="Configuration",
             labels={"page": "every setting"},
@@ -161,11 +168,12 @@ rule job_costs:
         code=code("job_costs"),
     output:
         csv="results/tables/job_costs.csv",
-        md=report(
-            "results/tables/job_costs.md",
+        md="results/tables/job_costs.md",
+        html=report(
+            "results/tables/job_costs.html",
             caption="../report/job_costs.rst",
             category="Tables",
-            labels={"table": "job_costs.md"},
+            labels={"table": "job_costs"},
         ),
     log:
         "logs/job_costs.log",

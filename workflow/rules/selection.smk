@@ -38,11 +38,12 @@ rule selected:
         choices=selection_files(),
         code=code("selected"),
     output:
-        table=report(
-            "results/tables/selected.md",
+        table="results/tables/selected.md",
+        html=report(
+            "results/tables/selected.html",
             caption="../report/selected.rst",
             category="Tables",
-            labels={"table": "selected.md"},
+            labels={"table": "selected"},
         ),
         results_csv="results/tables/selected.csv",
         choices_csv="results/tables/selection.csv",
