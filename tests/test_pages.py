@@ -2,7 +2,8 @@ from recg.pages import markdown_html, write_markdown
 
 TEXT = """## Zero-shot: R@10 (%)
 
-Chosen on `validation` targets, **never** on test ones; _mean_ over seeds.
+Chosen on `validation` targets, **never** on test ones;
+_mean_ over seeds.
 
 | Source | Model | R@10 |
 |:-------|:------|-----:|

@@ -59,21 +59,39 @@ def _table(lines: list[str]) -> str:
 
 def markdown_html(text: str) -> str:
     """A whole HTML page from recg's Markdown."""
-    parts, table = [], []
-    for line in [*text.splitlines(), ""]:
-        if line.startswith("|"):
-            table.append(line)
-            continue
+    parts: list[str] = []
+    table: list[str] = []
+    paragraph: list[str] = []
+
+    def close() -> None:
         if table:
             parts.append(_table(table))
-            table = []
-        if line.startswith("#"):
+            table.clear()
+        if paragraph:
+            parts.append(f"<p>{_inline(' '.join(paragraph))}</p>")
+            paragraph.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if paragraph:
+                close()
+            table.append(line)
+        elif line.startswith("#"):
+            close()
             level = min(len(line) - len(line.lstrip("#")), 6)
             parts.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
         elif line.strip():
-            parts.append(f"<p>{_inline(line)}</p>")
+            if table:
+                close()
+            paragraph.append(line.strip())
+        else:
+            close()
+    close()
     body = "\n".join(parts)
-    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n'
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
 
 
 def write_markdown(text: str, path: str | os.PathLike) -> None:
