@@ -767,6 +767,9 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     assert set(results["target"]) == {"Books", "Courses"} and (results["seeds"] == 1).all()
     table = (workdir / "results/tables/selected.md").read_text()
     assert "GRU4Rec-RecG" in table and "Validated on" in table
+    costs = pd.read_csv(workdir / "results/tables/job_costs.csv").set_index("rule")
+    validating = len(jobs_with_files(plan, "validate"))
+    assert costs.loc["validate", "jobs"] == costs.loc["validate", "recorded"] == validating
 
 
 def test_demo_records_what_each_heavy_job_cost(demo_run, tmp_path):

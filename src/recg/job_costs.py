@@ -16,7 +16,7 @@ from pathlib import Path
 
 from recg.errors import InputError
 from recg.io import atomic_paths
-from recg.pages import markdown_html
+from recg.pages import write_markdown
 
 COLUMNS = ["rule", "jobs", "recorded", "total_s", "median_s", "max_s", "max_rss_mib"]
 
@@ -80,12 +80,9 @@ def markdown(rows: Sequence[Mapping]) -> str:
 
 
 def write(rows: Sequence[Mapping], csv_path: str | os.PathLike, md_path: str | os.PathLike) -> None:
-    """Both tables (and the Markdown one's HTML page), or neither."""
-    html_path = Path(md_path).with_suffix(".html")
-    with atomic_paths(csv_path, md_path, html_path) as (csv_tmp, md_tmp, html_tmp):
-        with open(csv_tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-        md_tmp.write_text(markdown(rows))
-        html_tmp.write_text(markdown_html(markdown(rows)))
+    """The CSV table, then the Markdown one and its HTML page."""
+    with atomic_paths(csv_path) as (csv_tmp,), open(csv_tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    write_markdown(markdown(rows), md_path)

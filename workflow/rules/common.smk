@@ -356,24 +356,44 @@ def map_models(wildcards):
     }
 
 
+def embedded_domains():
+    """Domains some job reads embeddings of: sources, targets, the item-level loss's other
+    domains, and every domain when the bias diagnostics are on."""
+    used = set(ALL_SOURCES) | set(ALL_TARGETS)
+    used |= {d for r in RUNS for d in r.gen_domains} | set(VALIDATION_DOMAINS)
+    if diagnostics_files():
+        used |= set(DOMAINS)
+    return sorted(used)
+
+
 def job_benchmarks():
-    """Rule -> the benchmark file of each of its jobs in this configuration (embed, train, evaluate)."""
-    embedded = set(ALL_SOURCES) | set(ALL_TARGETS)
-    if any(recg_settings.VARIANTS[v].generalisation for v in VARIANTS):
-        embedded |= set(DOMAINS)
-    runs = [(r, f"{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}") for r in RUNS]
-    return {
+    """Rule -> the benchmark file of each of its jobs in this configuration (rules with jobs)."""
+    runs = [run_wildcards(r) for r in RUNS]
+    files = {
         "embed": [
-            f"results/benchmarks/embed/{ENCODER}/{d}/{ENCODING_ID[d]}.tsv"
-            for d in sorted(embedded)
+            rules.embed.benchmark.format(
+                encoder=ENCODER, domain=d, encoding=ENCODING_ID[d]
+            )
+            for d in embedded_domains()
         ],
-        "train": [f"results/benchmarks/train/{r.source}/{run}.tsv" for r, run in runs],
+        "train": [rules.train.benchmark.format(**run) for run in runs],
         "evaluate": [
-            f"results/benchmarks/evaluate/{r.source}/{t}/{SCORING_ID[t]}/{run}.tsv"
-            for r, run in runs
+            rules.evaluate.benchmark.format(**run, target=t, scoring=SCORING_ID[t])
+            for r, run in zip(RUNS, runs)
             for t in r.targets
         ],
+        "validate": sorted(
+            {
+                rules.validate.benchmark.format(
+                    **run_wildcards(r), target=d, scoring=SCORING_ID[d]
+                )
+                for candidates, domains in SELECTIONS.values()
+                for r in candidates
+                for d in domains
+            }
+        ),
     }
+    return {rule: paths for rule, paths in files.items() if paths}
 
 
 def stats_files():
@@ -394,11 +414,10 @@ def diagnostics_files(wildcards=None):
         return {}
     files = {}
     if DIAGNOSTICS["encoder"]:
-        files["encoder"] = [f"results/diagnostics/encoder/{ENCODER}/bias.csv"]
+        files["encoder"] = [rules.diagnostics_encoder.output[0].format(encoder=ENCODER)]
     if DIAGNOSTICS["models"]:
         files["models"] = [
-            f"results/diagnostics/models/{r.source}/{r.model}-{r.variant}/{r.settings_id}/seed{r.seed}.csv"
-            for r in RUNS
+            rules.diagnostics_model.output[0].format(**run_wildcards(r)) for r in RUNS
         ]
     return files
 
@@ -474,8 +493,9 @@ def validation_files(wildcards):
     return [evaluation_file("validation", r, d) for r in candidates for d in domains]
 
 
-def selection_files():
+def selection_files(wildcards):
+    keys = ("source", "target", "model", "variant")
     return [
-        f"results/selection/{source}/{target}/{model}-{variant}.json"
-        for source, target, model, variant in sorted(SELECTIONS)
+        rules.select.output[0].format(**dict(zip(keys, group)))
+        for group in sorted(SELECTIONS)
     ]

@@ -35,7 +35,7 @@ rule select:
 rule selected:
     input:
         metrics=rules.aggregate.output.metrics,
-        choices=selection_files(),
+        choices=selection_files,
         code=code("selected"),
     output:
         table="results/tables/selected.md",
