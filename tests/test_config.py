@@ -114,3 +114,20 @@ def test_the_authors_code_overlay_validates_on_the_demo_config():
     for section in ("train", "recg"):
         for key, value in overlay[section].items():
             assert settings[key] == value, key
+
+
+@pytest.mark.parametrize(
+    "overlays",
+    [["amazon-selection.yaml", "amazon-question.yaml"], ["amazon-ablation.yaml"]],
+)
+def test_the_amazon_overlays_validate_on_the_amazon_config(overlays):
+    from snakemake.utils import update_config
+
+    folder = REPO / "config/experiments"
+    config = yaml.safe_load((folder / "amazon.yaml").read_text())
+    for name in overlays:
+        update_config(config, yaml.safe_load((folder / name).read_text()))
+    config = validate(config, SCHEMA, REPO)
+    assert set(config["sources"]) <= set(config["domains"]) >= set(config["targets"])
+    for study in config["studies"].values():
+        assert set(study["sources"]) <= set(config["domains"])
