@@ -109,7 +109,24 @@ def test_a_study_shares_the_main_grids_models():
     )
     found = runs(config, context)
     assert sorted(r.variant for r in found) == ["recg", "recg-no-sg", "sem"]
-    assert {r.variant for r in found if r.main} == {"sem", "recg"}
+    assert all(r.main for r in found)  # all at the configuration's own values
+
+
+def test_an_unswept_study_beside_a_swept_grid_is_at_the_configured_values():
+    alphas = [0.01, 0.001]
+    config = demo(
+        sources=["Gear"],
+        models=["gru4rec"],
+        sweep={"recg.alpha": alphas},
+        studies={"ablation": {"variants": ["recg", "recg-no-ig", "recg-no-sg"], "sweep": {}}},
+    )
+    found = runs(config, context)
+    main = {(r.variant, r.settings_id) for r in found if r.main}
+    assert {v for v, _ in main} == {"sem", "recg", "recg-no-ig", "recg-no-sg"}
+    swept = [r for r in found if r.variant == "recg" and not r.main]
+    assert [r.settings["alpha"] for r in swept] == [
+        a for a in alphas if a != config["recg"]["alpha"]
+    ]
 
 
 @pytest.mark.parametrize(

@@ -293,7 +293,8 @@ def runs(config: Mapping[str, Any], upstream: Callable[[str, str, list[str]], An
     the other domains of the generalisation loss). A sweep value a job does not use (alpha for
     -Sem) gives the same settings, hence the same id and files, as every other value: such a
     model is trained once.
-    `main` marks the runs with the configuration's own values (no sweep or study override).
+    `main` marks the runs with the configuration's own values (no sweep override), in the main
+    grid or a study: the paper-shaped tables show those, an ablation study's included.
     """
     found: dict[tuple, Run] = {}
     targets: dict[tuple, set[str]] = {}
@@ -303,13 +304,10 @@ def runs(config: Mapping[str, Any], upstream: Callable[[str, str, list[str]], An
         for source, model, variant, seed in itertools.product(
             grid["sources"], grid["models"], grid["variants"], grid["seeds"]
         ):
-            if name == "main":
-                base = job_settings(config, model, variant, seed, {})
-                others = _gen_domains(config, source, grid, base)
-                context = upstream(source, variant, others)
-                main_ids.add(
-                    (source, model, variant, seed, settings_id(flat_settings(base), context))
-                )
+            base = job_settings(config, model, variant, seed, {})
+            others = _gen_domains(config, source, grid, base)
+            context = upstream(source, variant, others)
+            main_ids.add((source, model, variant, seed, settings_id(flat_settings(base), context)))
             for override in overrides(grid["sweep"]):
                 settings = job_settings(config, model, variant, seed, override)
                 others = _gen_domains(config, source, grid, settings)
