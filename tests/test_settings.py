@@ -1,8 +1,9 @@
-"""Settings derived from the schema: which keys a job uses, ids, sweeps, studies, code inputs."""
+"""Settings derived from the schema: which keys a job uses, ids, sweeps, studies, code digests."""
 
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from conftest import REPO
 
 from recg import config as recg_config
 from recg.errors import ConfigError
-from recg.imports import package_files
+from recg.imports import files_digest, package_files
 from recg.models import BACKBONES
 from recg.objectives import OBJECTIVES
 from recg.settings import (
@@ -196,13 +197,32 @@ def names(files) -> set[str]:
     return {str(Path(f).relative_to(REPO / "src" / "recg")) for f in files}
 
 
-def test_code_inputs_are_the_modules_a_script_imports():
+def test_code_digests_are_of_the_modules_a_script_imports():
     train = names(package_files(script("train")))
     evaluate = names(package_files(script("evaluate")))
     assert {"train.py", "losses.py", "patterns.py", "models/sasrec.py", "ranking.py"} <= train
     assert "evaluate.py" not in train and "report.py" not in train
     assert {"evaluate.py", "ranking.py", "negatives.py"} <= evaluate and "train.py" not in evaluate
     assert "evaluate.py" not in names(package_files(script("negatives")))
+
+
+def test_a_code_digest_follows_content_not_place_or_time(tmp_path):
+    first, second = tmp_path / "a" / "recg", tmp_path / "b" / "recg"
+    for root in (first, second):
+        (root / "models").mkdir(parents=True)
+        (root / "train.py").write_text("x = 1\n")
+        (root / "models" / "gru4rec.py").write_text("y = 2\n")
+
+    def digest(root: Path) -> str:
+        return files_digest([str(root / "train.py"), str(root / "models" / "gru4rec.py")], root)
+
+    assert digest(first) == digest(second)  # a copy of the repository elsewhere
+    os.utime(first / "train.py", (1, 1))
+    assert digest(first) == digest(second)  # touched, not changed
+    (first / "train.py").write_text("x = 2\n")
+    assert digest(first) != digest(second)
+    only_train = files_digest([str(second / "train.py")], second)
+    assert only_train != digest(second)  # one module fewer
 
 
 def test_progress_writes_whole_lines_to_a_log(tmp_path, monkeypatch):

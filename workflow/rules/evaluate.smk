@@ -1,12 +1,8 @@
 rule evaluate:
     input:
+        unpack(target_inputs),
         model=rules.train.output.model,
         config=rules.train.output.config,
-        sequences=of("target", sequences_of),
-        item_table=of("target", items_of),
-        embeddings=of("target", embeddings),
-        negatives=of("target", negatives_of),
-        code=model_code("evaluate"),
     output:
         "results/metrics/{source}/{target}/{scoring}/{model}-{variant}/{settings}/seed{seed}.json",
     log:
@@ -21,6 +17,7 @@ rule evaluate:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
+        code=model_code("evaluate"),
         ks=config["evaluation"]["ks"],
         batch_size=config["evaluation"]["batch_size"],
         device=config["train"]["device"],
@@ -36,7 +33,6 @@ rule evaluate_popularity:
         item_table=of("target", items_of),
         sequences=of("target", sequences_of),
         negatives=of("target", negatives_of),
-        code=code("evaluate_popularity"),
     output:
         "results/metrics/{target}/{target}/{scoring}/pop-base/seed0.json",
     log:
@@ -45,6 +41,7 @@ rule evaluate_popularity:
     conda:
         CONDA_ENV
     params:
+        code=code("evaluate_popularity"),
         ks=config["evaluation"]["ks"],
         scoring=checked(SCORING_ID, "scoring", "target"),
     script:

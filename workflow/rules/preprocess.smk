@@ -2,7 +2,6 @@ rule preprocess:
     input:
         reviews=domain_file("reviews"),
         meta=domain_file("meta"),
-        code=code("preprocess"),
     output:
         item_table="results/data/{domain}/{data}/items.parquet",
         sequences="results/data/{domain}/{data}/sequences.parquet",
@@ -17,6 +16,7 @@ rule preprocess:
         ),
         runtime=lambda wc, input, attempt: int(max(10, input.size_mb / 20) * attempt),
     params:
+        code=code("preprocess"),
         spec=preprocess_spec,
         data=checked(DATA_ID, "data"),
     script:
@@ -27,7 +27,6 @@ rule negatives:
     input:
         item_table="results/data/{domain}/{data}/items.parquet",
         sequences="results/data/{domain}/{data}/sequences.parquet",
-        code=code("negatives"),
     output:
         "results/data/{domain}/{data}/negatives-{negatives}.parquet",
     log:
@@ -38,6 +37,7 @@ rule negatives:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 10 * attempt,
     params:
+        code=code("negatives"),
         n=config["evaluation"]["negatives"],
         seed=config["evaluation"]["negatives_seed"],
     script:

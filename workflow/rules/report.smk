@@ -9,7 +9,6 @@ PAGES = ["zero_shot", "in_domain", "data_stats", "ablation", "gains", "sweep"]
 rule aggregate:
     input:
         unpack(lambda wildcards: {"metrics": metric_files(), **stats_files()}),
-        code=code("aggregate"),
     output:
         **{
             key: report(
@@ -56,6 +55,7 @@ rule aggregate:
     conda:
         CONDA_ENV
     params:
+        code=code("aggregate"),
         protocol=SAMPLED,
         stats=lambda wildcards: stats_files(),
         base_settings=[*MAIN_IDS, "-"],
@@ -67,7 +67,6 @@ rule aggregate:
 rule sensitivity:
     input:
         metrics=rules.aggregate.output.metrics,
-        code=code("sensitivity"),
     output:
         report(
             "results/plots/sensitivity/{key}.png",
@@ -82,6 +81,7 @@ rule sensitivity:
     conda:
         CONDA_ENV
     params:
+        code=code("sensitivity"),
         protocol=SAMPLED,
     script:
         "../scripts/sensitivity.py"
@@ -90,7 +90,6 @@ rule sensitivity:
 rule training_curves:
     input:
         unpack(training_logs),
-        code=code("training_curves"),
     output:
         report(
             "results/plots/training/{source}/{model}.png",
@@ -105,6 +104,7 @@ rule training_curves:
     conda:
         CONDA_ENV
     params:
+        code=code("training_curves"),
         swept=sweep_labels,
     script:
         "../scripts/training_curves.py"
@@ -115,7 +115,6 @@ rule embedding_map:
         unpack(map_models),
         embeddings=[embeddings(d) for d in DOMAINS],
         item_tables=[items_of(d) for d in DOMAINS],
-        code=code("embedding_map"),
     output:
         report(
             "results/plots/embedding_map/{source}/{model}.png",
@@ -133,6 +132,7 @@ rule embedding_map:
         mem_mb=4000,
         runtime=30,
     params:
+        code=code("embedding_map"),
         domains=DOMAINS,
         per_domain=300,
         seed=0,
@@ -141,8 +141,6 @@ rule embedding_map:
 
 
 rule configuration:
-    input:
-        code=code("configuration"),
     output:
         md="results/tables/configuration.md",
         html=report(
@@ -157,6 +155,7 @@ rule configuration:
     conda:
         CONDA_ENV
     params:
+        code=code("configuration"),
         config=config,
     script:
         "../scripts/configuration.py"
@@ -165,7 +164,6 @@ rule configuration:
 rule job_costs:
     input:
         metrics=metric_files(),
-        code=code("job_costs"),
     output:
         csv="results/tables/job_costs.csv",
         md="results/tables/job_costs.md",
@@ -181,6 +179,7 @@ rule job_costs:
     conda:
         CONDA_ENV
     params:
+        code=code("job_costs"),
         benchmarks=lambda wildcards: job_benchmarks(),
     script:
         "../scripts/job_costs.py"

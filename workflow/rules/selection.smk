@@ -15,7 +15,6 @@ use rule evaluate as validate with:
 rule select:
     input:
         validation=validation_files,
-        code=code("select"),
     output:
         "results/selection/{source}/{target}/{model}-{variant}.json",
     log:
@@ -24,6 +23,7 @@ rule select:
     conda:
         CONDA_ENV
     params:
+        code=code("select"),
         protocol=SELECTION_PROTOCOL,
         metric=SELECTION["metric"],
         k=SELECTION["k"],
@@ -36,7 +36,6 @@ rule selected:
     input:
         metrics=rules.aggregate.output.metrics,
         choices=selection_files,
-        code=code("selected"),
     output:
         table="results/tables/selected.md",
         html=report(
@@ -54,6 +53,7 @@ rule selected:
     conda:
         CONDA_ENV
     params:
+        code=code("selected"),
         protocol=SAMPLED,
         k=SELECTION["k"],
     script:

@@ -1,10 +1,6 @@
 rule train:
     input:
-        sequences=of("source", sequences_of),
-        item_table=of("source", items_of),
-        embeddings=of("source", embeddings),
-        other_domains=generalisation_domains,
-        code=model_code("train"),
+        unpack(training_inputs),
     output:
         model="results/models/{source}/{model}-{variant}/{settings}/seed{seed}/model.pt",
         config="results/models/{source}/{model}-{variant}/{settings}/seed{seed}/config.json",
@@ -23,6 +19,7 @@ rule train:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
     params:
+        code=model_code("train"),
         settings=train_settings,
     script:
         "../scripts/train.py"
