@@ -46,7 +46,7 @@ unit: $(STAMP)
 BENCHES := preprocess embed train evaluate workflow
 
 bench: $(STAMP)
-	$(foreach b,$(BENCHES),$(BIN)/python bench/$(b)_bench.py &&) true
+	$(foreach b,$(BENCHES),$(BIN)/python bench/$(b)_bench.py &&) $(BIN)/python bench/summary.py
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html

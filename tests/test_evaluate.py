@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from recg import ranking
 from recg.evaluate import popularity_model_ranks
 from recg.models import build_model
 from recg.negatives import sample_eval_negatives
@@ -38,6 +39,16 @@ def test_ties_count_against_the_target():
     scores = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, 2.0, 2.0, 0.0]])
     ranks = ranks_from_scores(scores, torch.tensor([1.0, 2.0]))
     assert ranks.tolist() == [3, 2]  # a constant scorer ranks its target last
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_counting_scores_at_least_a_threshold_block_by_block(monkeypatch, dtype):
+    monkeypatch.setattr(ranking, "COUNT_COLUMNS", 3)  # 10 columns: blocks of 3, 3, 3 and 1
+    scores = torch.tensor([[5, 1, 4, 4, 0, 9, 4, 2, 8, 3], [0] * 10], dtype=dtype)
+    thresholds = torch.tensor([[4], [0]], dtype=dtype)
+    counts = ranking.count_at_least(scores, thresholds)
+    assert counts.dtype == torch.int64
+    assert counts.tolist() == [6, 10]  # ties count: 5, 4, 4, 9, 4, 8; every 0 >= 0
 
 
 def test_history_pairs_are_distinct_and_skip_the_target():

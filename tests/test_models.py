@@ -50,6 +50,20 @@ def test_interface_shapes(name, align):
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
+@pytest.mark.parametrize("last", [True, False])
+def test_states_at_positions_are_the_full_passes_states(name, last):
+    """A backbone may compute only the read-out positions at inference: the same states."""
+    model = _model(name)
+    seqs = _batch()
+    lengths = (seqs > 0).sum(dim=1)
+    positions = lengths - 1 if last else torch.tensor([2, 0, 0])
+    x = model.items.inputs(seqs)
+    with torch.no_grad():
+        full = model.backbone(x, lengths)[torch.arange(3), positions]
+        assert torch.allclose(model.backbone.states_at(x, lengths, positions), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_user_vectors_ignore_extra_padding(name):
     model = _model(name)
     seqs = _batch()

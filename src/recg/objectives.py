@@ -101,8 +101,7 @@ class NextItem(Objective):
 
     def read_out(self, model: Any, seqs: Tensor) -> Tensor:
         lengths = (seqs > 0).sum(dim=1)
-        rows = torch.arange(seqs.shape[0], device=seqs.device)
-        return model.backbone(model.items.inputs(seqs), lengths)[rows, lengths - 1]
+        return model.backbone.states_at(model.items.inputs(seqs), lengths, lengths - 1)
 
 
 class Cloze(Objective):
@@ -134,7 +133,7 @@ class Cloze(Objective):
         seqs = torch.cat([seqs, torch.zeros_like(seqs[:, :1])], dim=1)
         x = model.items.inputs(seqs)
         x[rows, lengths] = model.mask_token
-        return model.backbone(x, lengths + 1)[rows, lengths]
+        return model.backbone.states_at(x, lengths + 1, lengths)
 
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (NextItem(), Cloze())}

@@ -54,6 +54,28 @@ def history_pairs(
     return rows[keep], items[keep]
 
 
+# columns compared at a time: a (batch x 4096) block of flags stays in cache
+COUNT_COLUMNS = 4096
+
+
+def count_at_least(scores: Tensor, thresholds: Tensor) -> Tensor:
+    """Per row, how many scores are >= the row's threshold (int64).
+
+    Flags are written as floats into one reused block and summed: summing a fresh boolean matrix
+    cost several times the comparison. Float sums of 0/1 are exact below 2**24 columns a block.
+    """
+    dtype = scores.dtype if scores.is_floating_point() else torch.float32
+    block = torch.empty(
+        scores.shape[0], min(COUNT_COLUMNS, scores.shape[1]), dtype=dtype, device=scores.device
+    )
+    total = torch.zeros(scores.shape[0], dtype=torch.int64, device=scores.device)
+    for lo in range(0, scores.shape[1], COUNT_COLUMNS):
+        part = scores[:, lo : lo + COUNT_COLUMNS]
+        flags = torch.ge(part, thresholds, out=block[:, : part.shape[1]])
+        total += flags.sum(dim=1).long()
+    return total
+
+
 def rank_against_all(
     score_batch: Callable[[int, int], Tensor],
     sequences: Sequence[np.ndarray],
@@ -77,7 +99,7 @@ def rank_against_all(
         device = scores.device
         target = torch.from_numpy(targets[lo:hi]).to(device)
         target_scores = scores.gather(1, (target - 1)[:, None])
-        ahead = (scores >= target_scores).sum(dim=1) - 1
+        ahead = count_at_least(scores, target_scores) - 1
         rows, items = history_pairs(values, offsets[lo:hi], ends[lo:hi], targets[lo:hi], n_items)
         rows_t = torch.from_numpy(rows).to(device)
         items_t = torch.from_numpy(items - 1).to(device)
@@ -118,11 +140,12 @@ def _encode(
     model.eval()
     order = np.argsort(lengths, kind="stable")
     out = torch.empty(len(lengths), model.backbone.hidden, device=model.device)
-    for lo in range(0, len(lengths), batch_size):
-        rows = order[lo : lo + batch_size]
-        width = max(int(lengths[rows].max()), 1)
-        batch = torch.from_numpy(window(rows)[:, :width]).to(model.device)
-        out[torch.from_numpy(rows).to(model.device)] = model.user_vectors(batch)
+    with model.items.gathered_inputs():
+        for lo in range(0, len(lengths), batch_size):
+            rows = order[lo : lo + batch_size]
+            width = max(int(lengths[rows].max()), 1)
+            batch = torch.from_numpy(window(rows)[:, :width]).to(model.device)
+            out[torch.from_numpy(rows).to(model.device)] = model.user_vectors(batch)
     return out
 
 
@@ -164,9 +187,15 @@ def rank_full(
     if users is None:
         users = split_user_vectors(model, sequences, split, batch_size)
     items = model.items.outputs()
-    return rank_against_all(
-        lambda lo, hi: users[lo:hi] @ items.T, sequences, split, model.items.n_items, batch_size
-    )
+    # one score matrix reused by every batch: a fresh one per batch cost more in page faults
+    # than its matrix product
+    rows = min(batch_size, len(sequences))
+    block = torch.empty(rows, len(items), dtype=users.dtype, device=users.device)
+
+    def scores(lo: int, hi: int) -> Tensor:
+        return torch.mm(users[lo:hi], items.T, out=block[: hi - lo])
+
+    return rank_against_all(scores, sequences, split, model.items.n_items, batch_size)
 
 
 @torch.inference_mode()

@@ -7,6 +7,8 @@ domain's embeddings keeps every trained weight.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -31,6 +33,11 @@ class SequenceBackbone(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         """(B, L, H) item vectors with zeros after each row's length -> (B, L, H) states."""
         raise NotImplementedError
+
+    def states_at(self, x: Tensor, lengths: Tensor, positions: Tensor) -> Tensor:
+        """(B, H) states at one position per row (a user's read-out), where no later position
+        is needed; a backbone may skip work the other positions would cost."""
+        return self(x, lengths)[torch.arange(x.shape[0], device=x.device), positions]
 
 
 def recency_positions(lengths: Tensor, width: int) -> Tensor:
@@ -67,6 +74,7 @@ class ItemEncoder(nn.Module):
         self.merge_candidates = merge_candidates
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("table", torch.zeros(1, llm_dim), persistent=False)
+        self._input_table: Tensor | None = None
 
     def set_table(self, embeddings: Tensor) -> None:
         """Install a domain's (N+1, llm_dim) embeddings; row 0 is padding."""
@@ -98,12 +106,30 @@ class ItemEncoder(nn.Module):
         """merge([W_p e; W_a e]) of raw LLM rows, without dropout."""
         return self.merge(torch.cat([self.proj(raw), self.align(raw)], dim=-1))
 
+    @contextmanager
+    def gathered_inputs(self) -> Iterator[None]:
+        """Inference over many batches: every item's sequence-side vector is computed once and
+        each batch gathers its rows, instead of projecting each batch's distinct items again
+        (most of a catalogue recurs across the batches of a domain's users)."""
+        if self.training:
+            yield
+            return
+        with torch.no_grad():
+            table = self.merged(self.table) if self.merge is not None else self.proj(self.table)
+        self._input_table = table
+        try:
+            yield
+        finally:
+            self._input_table = None
+
     def inputs(self, seqs: Tensor) -> Tensor:
         """Sequence-side vectors; padding positions are zero.
 
         Each distinct item is projected once and then gathered: a batch of long sequences repeats
         items, and gathering 384- or 4096-d raw rows per position dominated the cost.
         """
+        if self._input_table is not None:
+            return self._input_table[seqs] * (seqs > 0).unsqueeze(-1)
         ids, where = torch.unique(seqs, return_inverse=True)
         raw = self.table[ids]
         x = self.dropout(self.proj(raw)[where])
