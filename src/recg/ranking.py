@@ -58,22 +58,27 @@ def history_pairs(
 COUNT_COLUMNS = 4096
 
 
-def count_at_least(scores: Tensor, thresholds: Tensor) -> Tensor:
+def count_at_least(scores: Tensor, thresholds: Tensor, block: Tensor | None = None) -> Tensor:
     """Per row, how many scores are >= the row's threshold (int64).
 
-    Flags are written as floats into one reused block and summed: summing a fresh boolean matrix
-    cost several times the comparison. Float sums of 0/1 are exact below 2**24 columns a block.
+    Flags are written as floats into one block of `COUNT_COLUMNS` columns (`block`, reused
+    across calls where given) and summed: summing a fresh boolean matrix cost several times the
+    comparison. Float sums of 0/1 are exact below 2**24 columns a block.
     """
-    dtype = scores.dtype if scores.is_floating_point() else torch.float32
-    block = torch.empty(
-        scores.shape[0], min(COUNT_COLUMNS, scores.shape[1]), dtype=dtype, device=scores.device
-    )
+    if block is None:
+        block = flag_block(scores)
     total = torch.zeros(scores.shape[0], dtype=torch.int64, device=scores.device)
     for lo in range(0, scores.shape[1], COUNT_COLUMNS):
         part = scores[:, lo : lo + COUNT_COLUMNS]
-        flags = torch.ge(part, thresholds, out=block[:, : part.shape[1]])
+        flags = torch.ge(part, thresholds, out=block[: part.shape[0], : part.shape[1]])
         total += flags.sum(dim=1).long()
     return total
+
+
+def flag_block(scores: Tensor) -> Tensor:
+    dtype = scores.dtype if scores.is_floating_point() else torch.float32
+    columns = min(COUNT_COLUMNS, scores.shape[1])
+    return torch.empty(scores.shape[0], columns, dtype=dtype, device=scores.device)
 
 
 def rank_against_all(
@@ -92,6 +97,7 @@ def rank_against_all(
     ends = offsets[1:] - CUT[split]
     targets = values[ends]
     ranks = []
+    block = None  # one block of flags for every batch: fresh ones grew the heap batch by batch
     starts = range(0, len(sequences), batch_size)
     for lo in progress(starts, f"ranking {split} targets", len(starts), "batch"):
         hi = min(lo + batch_size, len(sequences))
@@ -99,7 +105,8 @@ def rank_against_all(
         device = scores.device
         target = torch.from_numpy(targets[lo:hi]).to(device)
         target_scores = scores.gather(1, (target - 1)[:, None])
-        ahead = count_at_least(scores, target_scores) - 1
+        block = flag_block(scores) if block is None else block
+        ahead = count_at_least(scores, target_scores, block) - 1
         rows, items = history_pairs(values, offsets[lo:hi], ends[lo:hi], targets[lo:hi], n_items)
         rows_t = torch.from_numpy(rows).to(device)
         items_t = torch.from_numpy(items - 1).to(device)
