@@ -605,13 +605,13 @@ def read_item_fields(
 
 def dedupe_first(inter: Interactions) -> Interactions:
     """Keep each user's earliest interaction with an item (ties: first in the file)."""
-    order = inter.argsort(inter.time, inter.item, inter.user)
+    pair = inter.user.astype(np.int64) * len(inter.items) + inter.item  # (user, item) in one key
+    order = inter.argsort(inter.time, pair)
+    in_order = pair[order]
+    del pair
     repeat = np.zeros(len(order), dtype=bool)
-    repeat[1:] = True
-    for column in (inter.user, inter.item):
-        in_order = column[order]
-        repeat[1:] &= in_order[1:] == in_order[:-1]
-        del in_order
+    repeat[1:] = in_order[1:] == in_order[:-1]
+    del in_order
     keep = np.ones(len(order), dtype=bool)
     keep[order[repeat]] = False
     del order, repeat

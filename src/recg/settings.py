@@ -170,7 +170,8 @@ def job_settings(
     config: Mapping[str, Any], model: str, variant: str, seed: int, override: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The settings a training job uses: only keys its backbone and variant read."""
-    resolved = copy.deepcopy(dict(config))
+    read = {*SECTIONS, "backbones", *(key.split(".")[0] for key in override)}
+    resolved = {key: copy.deepcopy(config[key]) for key in read if key in config}
     for key, value in override.items():
         set_dotted(resolved, key, value)
     out: dict[str, Any] = {"model": model, "variant": variant, "seed": seed}
