@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def package_files(script: str | Path, package: str | Path = PACKAGE) -> tuple[st
     return tuple(sorted(str(p) for p in seen))
 
 
-def files_digest(files: list[str] | tuple[str, ...], root: str | Path = PACKAGE) -> str:
+def files_digest(files: Iterable[str], root: str | Path = PACKAGE) -> str:
     """A digest of the files' content and names relative to `root`.
 
     As a job's param it reruns the job when one of them changes, like code inputs would, but

@@ -242,6 +242,11 @@ class Run:
     main: bool = field(compare=False, hash=False)
     gen_domains: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
+    @property
+    def key(self) -> tuple[str, str, str, int, str]:
+        """What names the model: its path wildcards."""
+        return (self.source, self.model, self.variant, self.seed, self.settings_id)
+
 
 def _grids(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     keys = ("sources", "targets", "models", "variants", "seeds", "sweep")
@@ -287,6 +292,22 @@ def _check_gen_domains(grid: Mapping[str, Any], config: Mapping[str, Any], where
             generalisation_domains(config, "", [], value, key)
 
 
+def _run(
+    config: Mapping[str, Any],
+    grid: Mapping[str, Any],
+    job: tuple[str, str, str, int],
+    override: Mapping[str, Any],
+    upstream: Callable[[str, str, list[str]], Any],
+) -> Run:
+    """The run of one (source, model, variant, seed) of a grid at one sweep point."""
+    source, model, variant, seed = job
+    settings = job_settings(config, model, variant, seed, override)
+    others = _gen_domains(config, source, grid, settings)
+    flat = flat_settings(settings)
+    sid = settings_id(flat, upstream(source, variant, others))
+    return Run(*job, sid, settings, flat, (), False, tuple(others))
+
+
 def runs(config: Mapping[str, Any], upstream: Callable[[str, str, list[str]], Any]) -> list[Run]:
     """Every model of the main grid and the studies, once each, in a stable order.
 
@@ -302,21 +323,15 @@ def runs(config: Mapping[str, Any], upstream: Callable[[str, str, list[str]], An
     main_ids: set[tuple] = set()
     for name, grid in _grids(config):
         _check_grid(name, grid, config)
-        for source, model, variant, seed in itertools.product(
+        for job in itertools.product(
             grid["sources"], grid["models"], grid["variants"], grid["seeds"]
         ):
-            base = job_settings(config, model, variant, seed, {})
-            others = _gen_domains(config, source, grid, base)
-            context = upstream(source, variant, others)
-            main_ids.add((source, model, variant, seed, settings_id(flat_settings(base), context)))
+            configured = _run(config, grid, job, {}, upstream)
+            main_ids.add(configured.key)
             for override in overrides(grid["sweep"]):
-                settings = job_settings(config, model, variant, seed, override)
-                others = _gen_domains(config, source, grid, settings)
-                flat = flat_settings(settings)
-                sid = settings_id(flat, upstream(source, variant, others))
-                key = (source, model, variant, seed, sid)
-                targets.setdefault(key, set()).update(grid["targets"])
-                found.setdefault(key, Run(*key, settings, flat, (), False, tuple(others)))
+                swept = _run(config, grid, job, override, upstream) if override else configured
+                targets.setdefault(swept.key, set()).update(grid["targets"])
+                found.setdefault(swept.key, swept)
     return [
         replace(run, targets=tuple(sorted(targets[key])), main=key in main_ids)
         for key, run in found.items()

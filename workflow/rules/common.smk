@@ -43,7 +43,6 @@ def alternatives(values):
     return "|".join(str(v) for v in values) or "(?!)"
 
 
-@functools.cache
 def script_modules(script):
     return package_files(ROOT / "workflow" / "scripts" / f"{script}.py", PACKAGE)
 
@@ -75,7 +74,7 @@ def _model_code(script, model):
     deps = backbone_deps(own)
     used = {str(own), *(f for f in package_files(own, PACKAGE) if f in deps)}
     kept = [f for f in script_modules(script) if f not in BACKBONE_FILES]
-    return files_digest(sorted({*kept, *used}), PACKAGE)
+    return files_digest({*kept, *used}, PACKAGE)
 
 
 def model_code(script):
@@ -233,7 +232,7 @@ try:
     RUNS = recg_settings.runs(config, upstream)
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
-RUN = {(r.source, r.model, r.variant, r.seed, r.settings_id): r for r in RUNS}
+RUN = {r.key: r for r in RUNS}
 SETTINGS_IDS = sorted({r.settings_id for r in RUNS})
 SWEPT = recg_settings.varying(RUNS)
 NUMERIC_SWEPT = [
