@@ -6,6 +6,7 @@ from conftest import REPO
 
 from recg.config import domain_preprocess, load, load_schema, validate
 from recg.errors import ConfigError
+from recg.settings import runs
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -117,17 +118,39 @@ def test_the_authors_code_overlay_validates_on_the_demo_config():
 
 
 @pytest.mark.parametrize(
-    "overlays",
-    [["amazon-selection.yaml", "amazon-question.yaml"], ["amazon-ablation.yaml"]],
+    ("overlays", "models"),
+    [
+        (["experiments/amazon-selection.yaml", "experiments/amazon-question.yaml"], 66),
+        (
+            [
+                "experiments/amazon-selection.yaml",
+                "experiments/amazon-question.yaml",
+                "encoders/smollm2-llm2vec.yaml",
+                "experiments/amazon-question-smollm2.yaml",
+            ],
+            54,
+        ),
+        (
+            [
+                "experiments/amazon-selection.yaml",
+                "experiments/amazon-question.yaml",
+                "experiments/amazon-inter-sign.yaml",
+            ],
+            66,
+        ),
+        (["experiments/amazon-ablation.yaml"], 66),
+    ],
 )
-def test_the_amazon_overlays_validate_on_the_amazon_config(overlays):
+def test_the_amazon_overlays_validate_on_the_amazon_config(overlays, models):
+    """Each overlay's comment says which models it trains; the count keeps it honest."""
     from snakemake.utils import update_config
 
-    folder = REPO / "config/experiments"
-    config = yaml.safe_load((folder / "amazon.yaml").read_text())
+    folder = REPO / "config"
+    config = yaml.safe_load((folder / "experiments/amazon.yaml").read_text())
     for name in overlays:
         update_config(config, yaml.safe_load((folder / name).read_text()))
     config = validate(config, SCHEMA, REPO)
     assert set(config["sources"]) <= set(config["domains"]) >= set(config["targets"])
     for study in config["studies"].values():
         assert set(study["sources"]) <= set(config["domains"])
+    assert len(runs(config, lambda source, variant, others: {"gen_domains": others})) == models

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recg.diagnostics import BASELINES, METRICS
-from recg.io import write_csv
+from recg.io import read_table, write_csv
 from recg.pages import write_markdown
 from recg.report import display_name
 
@@ -28,7 +28,7 @@ within-domain spread (0 without bias). Spaces: `llm` the frozen LLM table (as th
 
 
 def _read(files: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    frames = [pd.read_csv(f) for f in files]
+    frames = [read_table(f) for f in files]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

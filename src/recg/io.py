@@ -104,6 +104,13 @@ def write_csv(frame: Any, path: str | os.PathLike) -> None:
         frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
+def read_table(path: str | os.PathLike) -> Any:
+    """A CSV the workflow wrote, settings ids as text: read as numbers, `350e5461` would be inf."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"settings": str})
+
+
 def write_text(text: str, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recg.io import read_json
+from recg.io import read_json, read_table
 from recg.io import write_csv as _write_csv
 from recg.pages import write_markdown
 
@@ -614,7 +614,7 @@ def write_selected(
     k: int = 10,
 ) -> pd.DataFrame:
     """The test tables of selected settings: Markdown, results CSV, choices CSV and tests."""
-    frame = pd.read_csv(metrics_csv, dtype={"settings": str})
+    frame = read_table(metrics_csv)
     results, table = selected(frame, [read_json(p) for p in choice_files])
     tests = paired_tests(results)
     _write_csv(
