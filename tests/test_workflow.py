@@ -21,6 +21,7 @@ import pytest
 import yaml
 from conftest import REPO, job_counts, only, run_snakemake, snakemake_command
 
+from recg.io import read_table
 from recg.report import COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def demo_run(tmp_path_factory):
 
 def test_demo_produces_tidy_metrics_with_both_protocols(demo_run):
     workdir, _ = demo_run
-    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
+    metrics = read_table(workdir / "results/tables/metrics.csv")
     assert list(metrics.columns) == COLUMNS
     assert set(metrics["protocol"]) == {"full", "uni100"}
     config = demo_config()
@@ -73,7 +74,7 @@ def r_at_10(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
 
 def test_demo_models_learn_and_transfer(demo_run):
     workdir, _ = demo_run
-    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
+    metrics = read_table(workdir / "results/tables/metrics.csv")
     for protocol in ("full", "uni100"):
         r10 = r_at_10(metrics, protocol)
         pop = r10[r10.model == "pop"].set_index("target")["value"]
@@ -371,7 +372,7 @@ def real_run(amazon, tmp_path_factory):
 
 def test_real_scientific_to_office_zero_shot_beats_random(real_run):
     workdir, _, checksums = real_run
-    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
+    metrics = read_table(workdir / "results/tables/metrics.csv")
     r10 = r_at_10(metrics, "uni100").set_index(["source", "target", "model"])["value"]
     assert r10[("Scientific", "Office", "gru4rec")] > 10 / 101
     assert r10[("Scientific", "Scientific", "gru4rec")] > 10 / 101
@@ -478,7 +479,7 @@ def test_shipped_alpha_sweep_plans_one_model_per_value_backbone_and_seed(tmp_pat
 
 def test_sweep_results_sit_side_by_side(sweep_run):
     _, workdir = sweep_run
-    metrics = pd.read_csv(workdir / "results/tables/metrics.csv")
+    metrics = read_table(workdir / "results/tables/metrics.csv")
     assert "recg.alpha" in metrics.columns
     recg = metrics[metrics.variant == "recg"]
     assert set(recg["recg.alpha"]) == {0.01, 0.001}
@@ -510,7 +511,7 @@ def test_a_domain_min_year_reruns_that_domain_and_the_models_reading_it(sweep_ru
 
 def test_diagnostics_cover_the_encoder_and_every_model(sweep_run):
     _, workdir = sweep_run
-    table = pd.read_csv(workdir / "results/tables/diagnostics.csv")
+    table = read_table(workdir / "results/tables/diagnostics.csv")
     encoder = table[table["scope"] == "encoder"]
     assert encoder["space"].tolist() == ["llm", "llm-centred", "llm-whitened"]
     models = table[table["scope"] == "model"]
@@ -761,9 +762,9 @@ def test_settings_are_chosen_on_validation_targets_only(sweep_run, tmp_path):
     assert choice["chosen"] == max(sorted(scores), key=scores.get)
     assert choice["chosen_values"]["recg.alpha"] in (0.01, 0.001)
 
-    choices = pd.read_csv(workdir / "results/tables/selection.csv", dtype={"settings": str})
+    choices = read_table(workdir / "results/tables/selection.csv")
     assert len(choices) == 6 and set(choices["target"]) == {"Books", "Courses"}
-    results = pd.read_csv(workdir / "results/tables/selected.csv")
+    results = read_table(workdir / "results/tables/selected.csv")
     assert set(results["target"]) == {"Books", "Courses"} and (results["seeds"] == 1).all()
     table = (workdir / "results/tables/selected.md").read_text()
     assert "GRU4Rec-RecG" in table and "Validated on" in table
