@@ -138,6 +138,14 @@ def test_the_authors_code_overlay_validates_on_the_demo_config():
             ],
             66,
         ),
+        (
+            [
+                "experiments/amazon-selection.yaml",
+                "experiments/amazon-question.yaml",
+                "experiments/amazon-question-backbones.yaml",
+            ],
+            108,
+        ),
         (["experiments/amazon-ablation.yaml"], 66),
     ],
 )
