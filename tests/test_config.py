@@ -146,6 +146,14 @@ def test_the_authors_code_overlay_validates_on_the_demo_config():
             ],
             108,
         ),
+        (
+            [
+                "experiments/amazon-selection.yaml",
+                "experiments/amazon-question.yaml",
+                "experiments/amazon-recg-center.yaml",
+            ],
+            102,
+        ),
         (["experiments/amazon-ablation.yaml"], 66),
     ],
 )

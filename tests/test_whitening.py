@@ -10,7 +10,7 @@ from test_settings import demo
 from recg.models import build_model
 from recg.settings import VARIANTS, TrainSettings, flat_settings, job_settings
 from recg.train import train
-from recg.trainer import architecture
+from recg.trainer import Trainer, architecture
 from recg.whitening import center, transform_table, whiten
 
 
@@ -100,6 +100,37 @@ def test_baseline_variants_only_transform_the_table():
         for v in ("sem", "sem-center", "sem-whiten", "recg")
     }
     assert uses == {"sem": False, "sem-center": False, "sem-whiten": True, "recg": False}
+
+
+def test_recg_center_is_recg_on_centred_tables():
+    recg, centred = VARIANTS["recg"], VARIANTS["recg-center"]
+    assert centred.table == "center" and recg.table == "none"
+    assert (centred.align, centred.intra, centred.inter, centred.patterns) == (True,) * 4
+    settings = TrainSettings(
+        model="gru4rec",
+        variant="recg-center",
+        hidden=8,
+        max_len=6,
+        batch_size=16,
+        epochs=1,
+        samples_per_domain=8,
+        clusters=2,
+        pattern_epochs=1,
+    )
+    source, *others = (
+        torch.from_numpy(
+            np.vstack([np.zeros((1, 6)), 5 + _correlated(n, 6, seed)]).astype(np.float32)
+        )
+        for seed, n in ((0, 30), (1, 20), (2, 25))
+    )
+    rng = np.random.default_rng(0)
+    sequences = [rng.integers(1, 31, size=6) for _ in range(20)]
+    trainer = Trainer(settings, source, sequences, others, log=lambda _: None)
+    for table in (trainer.model.items.table, *trainer.other_domains):
+        assert np.abs(table[1:].mean(dim=0).numpy()).max() < 1e-5
+        assert not table[0].any()
+    _, _, history = train(settings, source, sequences, others, log=lambda _: None)
+    assert history[0]["gen_loss"] != 0
 
 
 @pytest.mark.parametrize("variant", ["sem-center", "sem-whiten"])

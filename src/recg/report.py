@@ -28,6 +28,7 @@ VARIANT_NAMES = {
     "recg-no-sg": "-RecG w/o SG",
     "sem-center": "-Sem centred",
     "sem-whiten": "-Sem whitened",
+    "recg-center": "-RecG centred",
     "base": "",
 }
 METRIC_SHORT = {"recall": "R", "ndcg": "N"}

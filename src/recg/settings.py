@@ -54,6 +54,7 @@ VARIANTS: dict[str, Variant] = {
     "recg-no-sg": Variant(align=True, intra=True, inter=True, patterns=False),
     "sem-center": Variant(table="center"),
     "sem-whiten": Variant(table="whiten"),
+    "recg-center": Variant(align=True, intra=True, inter=True, patterns=True, table="center"),
 }
 
 
