@@ -21,6 +21,11 @@ def _correlated(n: int, d: int, seed: int = 0) -> np.ndarray:
     return rng.normal(size=(n, d)) @ mixing + rng.normal(size=d) * 5
 
 
+def _table(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """An embedding table as the workflow stores it: row 0 is the padding item, all zeros."""
+    return np.vstack([np.zeros((1, d)), _correlated(n, d, seed)]).astype(np.float32)
+
+
 def _covariance(x: np.ndarray) -> np.ndarray:
     return x.T @ x / len(x)
 
@@ -68,7 +73,7 @@ def test_whitening_is_zca_not_an_arbitrary_rotation():
 
 
 def test_table_transform_keeps_padding_and_rejects_unknown():
-    table = np.vstack([np.zeros((1, 4)), _correlated(30, 4)]).astype(np.float32)
+    table = _table(30, 4)
     for transform in ("center", "whiten"):
         out = transform_table(table, transform, 1e-3)
         assert out.dtype == np.float32 and not out[0].any()
@@ -83,7 +88,7 @@ def test_table_transform_keeps_padding_and_rejects_unknown():
 def test_model_transforms_every_installed_table_with_its_own_statistics():
     model = build_model("gru4rec", 6, 4, 5, 0.0, table_transform="whiten", whiten_eps=1e-6)
     for seed, n in ((0, 40), (1, 25)):
-        raw = np.vstack([np.zeros((1, 6)), _correlated(n, 6, seed)]).astype(np.float32)
+        raw = _table(n, 6, seed)
         model.items.set_table(torch.from_numpy(raw))
         np.testing.assert_allclose(
             model.items.table[1:].numpy(), whiten(raw[1:], 1e-6), rtol=1e-4, atol=1e-4
@@ -118,10 +123,7 @@ def test_recg_center_is_recg_on_centred_tables():
         pattern_epochs=1,
     )
     source, *others = (
-        torch.from_numpy(
-            np.vstack([np.zeros((1, 6)), 5 + _correlated(n, 6, seed)]).astype(np.float32)
-        )
-        for seed, n in ((0, 30), (1, 20), (2, 25))
+        torch.from_numpy(_table(n, 6, seed)) for seed, n in ((0, 30), (1, 20), (2, 25))
     )
     rng = np.random.default_rng(0)
     sequences = [rng.integers(1, 31, size=6) for _ in range(20)]
@@ -129,17 +131,15 @@ def test_recg_center_is_recg_on_centred_tables():
     for table in (trainer.model.items.table, *trainer.other_domains):
         assert np.abs(table[1:].mean(dim=0).numpy()).max() < 1e-5
         assert not table[0].any()
-    _, _, history = train(settings, source, sequences, others, log=lambda _: None)
-    assert history[0]["gen_loss"] != 0
+    trainer.fit()
+    assert trainer.history[0]["gen_loss"] != 0
 
 
 @pytest.mark.parametrize("variant", ["sem-center", "sem-whiten"])
 def test_tiny_training_run_with_a_baseline_variant(variant):
     rng = np.random.default_rng(0)
     n_items, dim = 30, 8
-    table = torch.from_numpy(
-        np.vstack([np.zeros((1, dim)), _correlated(n_items, dim)]).astype(np.float32)
-    )
+    table = torch.from_numpy(_table(n_items, dim))
     sequences = [rng.integers(1, n_items + 1, size=rng.integers(5, 10)) for _ in range(40)]
     settings = TrainSettings(
         model="gru4rec", variant=variant, hidden=8, max_len=6, batch_size=16, epochs=2
